@@ -1,0 +1,66 @@
+# Creator Next — every set-up step lives here, so a fresh machine needs only `make run` / `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/creatornext)
+# Database 15: the suite flushes its cache between tests, so keep it away from a dev server's data.
+TEST_REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-full lint bench chromium clean
+
+help:
+	@echo "make run        start web + Celery worker + beat (embedded default: SQLite, no Redis)"
+	@echo "make test       the whole everyday suite against PostgreSQL + Redis (< 10 minutes)"
+	@echo "make test-full  the suite plus the long chaos/soak profiles"
+	@echo "make lint       ruff, mypy, migrations check, OpenAPI validation"
+	@echo "make bench      benchmarks (WORKLOAD=name for one); results in docs/benchmarks.md"
+
+# The virtualenv is rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+# Debian's chromium for the browser suite (Playwright never downloads its own browser here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || { echo "ERROR: could not install chromium with apt-get."; exit 1; }; \
+	  else \
+	    echo "ERROR: the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
+
+run: install
+	@mkdir -p var
+	CREATORNEXT_DEV=true $(BIN)/python manage.py migrate --noinput
+	CREATORNEXT_DEV=true $(BIN)/python manage.py seed_demo
+	CREATORNEXT_DEV=true PORT=$(PORT) $(BIN)/python manage.py runplatform
+
+test: install chromium
+	@$(BIN)/python -m creatornext.devtools check-services "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
+	CREATORNEXT_DEV=true DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
+	  $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-full: install chromium
+	@$(BIN)/python -m creatornext.devtools check-services "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
+	CREATORNEXT_DEV=true DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
+	  $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy creatornext
+	CREATORNEXT_DEV=true $(BIN)/python manage.py makemigrations --check --dry-run
+	CREATORNEXT_DEV=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+clean:
+	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,21 @@
+"""The composition root: every app's URLs meet here."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from creatornext.core.views import healthz
+from creatornext.site import views as site_views
+
+api_v1 = [
+    path("", include("creatornext.accounts.urls")),
+]
+
+urlpatterns = [
+    path("", site_views.landing, name="landing"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,63 @@
+"""Shared fixtures. The suite runs against PostgreSQL and Redis (see `make test`)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from creatornext.celery import app as celery_app
+from tests.support import state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _production_services(django_db_setup, django_db_blocker):
+    """The suite proves behaviour on the production database; SQLite would hide locking bugs."""
+    with django_db_blocker.unblock():
+        vendor = connection.vendor
+    if vendor != "postgresql":
+        pytest.exit(f"The test suite needs PostgreSQL (DATABASE_URL); got {vendor}. Run `make test`.",
+                    returncode=2)
+    if not settings.REDIS_URL:
+        pytest.exit("The test suite needs Redis (REDIS_URL). Run `make test`.", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks run in-process in unit tests; the real worker is proven by the `make run` smoke."""
+    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 costs ~0.3 s a user; the hasher itself is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def nothing_changed(db):
+    """``with nothing_changed(): refused_call()`` fails, naming each difference, if anything moved."""
+
+    @contextlib.contextmanager
+    def check():
+        before = state.snapshot()
+        yield
+        changes = state.diff(before, state.snapshot())
+        assert not changes, "A refused action changed state:\n" + "\n".join(changes)
+
+    return check

@@ -1,0 +1,46 @@
+"""A small world with one person per role of the authorisation matrix, and their API clients."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from creatornext.accounts.models import User
+
+
+def make_user(username: str, *, staff: bool = False, dob: datetime.date | None = None) -> User:
+    user = User.objects.create_user(
+        username=username, email=f"{username}@example.com", password="correct horse battery",
+        date_of_birth=dob or datetime.date(1990, 1, 1), is_staff=staff,
+    )
+    return user
+
+
+def api_client(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@dataclass
+class World:
+    users: dict[str, User | None] = field(default_factory=dict)
+    objects: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, role: str) -> APIClient:
+        return api_client(self.users[role])
+
+
+def build_world() -> World:
+    world = World()
+    world.users["anonymous"] = None
+    for role in ("fan", "creator", "other_creator", "brand_member", "other_brand_member"):
+        world.users[role] = make_user(role)
+    world.users["staff"] = make_user("staff", staff=True)
+    return world
