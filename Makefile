@@ -61,6 +61,8 @@ lint: install
 	$(BIN)/mypy creatornext
 	CREATORNEXT_DEV=true $(BIN)/python manage.py makemigrations --check --dry-run
 	CREATORNEXT_DEV=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
+	  else echo "docker-compose not installed: docker-compose.yml not validated (apt-get install docker-compose)"; fi
 
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache
