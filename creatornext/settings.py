@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "creatornext.accounts",
+    "creatornext.audit",
     "creatornext.core",
     "creatornext.site",
 ]
@@ -156,12 +157,20 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
+    "idempotency-cleanup": {
+        "task": "creatornext.core.tasks.idempotency_cleanup",
+        "schedule": 3600.0,
+    },
     "heartbeat": {
         "task": "creatornext.core.tasks.record_heartbeat",
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
         "args": ("beat",),
     },
 }
+
+# Idempotency keys are kept at least this long (API.md: ≥ 24 hours).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)
+MIN_SIGNUP_AGE = env.int("MIN_SIGNUP_AGE", default=13)
 
 # --- Email -------------------------------------------------------------------------------------
 # EMAIL_URL: smtp+tls://user:pass@host:587, consolemail://, filemail:///path (default: var/mail).
@@ -220,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "creatornext.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "creatornext.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "creatornext.core.api.Pagination",
     "PAGE_SIZE": 50,

@@ -14,8 +14,11 @@ api_v1 = [
 urlpatterns = [
     path("", site_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("accounts/", include("creatornext.accounts.page_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler404 = "creatornext.core.api.api_not_found"

@@ -36,6 +36,44 @@ def every(status: int, **overrides: int) -> dict[str, int]:
     return cells
 
 
+def only(role_status: dict[str, int], default: int) -> dict[str, int]:
+    """``default`` for every signed-in role but those named; 401 for anonymous."""
+    return every(default, **role_status)
+
+
+def _all(status: int) -> dict[str, int]:
+    return {role: status for role in ROLES}
+
+
+PASSWORD = "correct horse battery"  # tests.support.world.make_user's
+
 MATRIX: dict[str, Entry] = {
-    "api:me": Entry(cells={"GET": every(200)}),
+    # --- accounts ---
+    "api:auth-register": Entry(
+        cells={"POST": _all(201)},
+        body=lambda w, m, role: {"username": f"new_{role}", "email": f"new_{role}@example.com",
+                                 "password": "a-long-pass-phrase", "date_of_birth": "1990-01-01"}),
+    "api:auth-token": Entry(
+        cells={"POST": _all(200)},
+        body=lambda w, m, role: {"username": "fan", "password": PASSWORD}),
+    "api:me": Entry(
+        cells={"GET": every(200), "DELETE": every(204)},
+        body=lambda w, m, role: {"password": PASSWORD} if m == "DELETE" else None),
+    "api:creator-list": Entry(
+        # A creator already has a profile: a state conflict.
+        cells={"POST": every(201, creator=409, other_creator=409)},
+        body=lambda w, m, role: {"handle": f"h_{role}", "country": "US"}),
+    "api:creator-detail": Entry(
+        cells={"GET": _all(200)},
+        kwargs=lambda w: {"handle": w.objects["creator"].handle}),
+    "api:brand-list": Entry(
+        cells={"GET": every(200), "POST": every(201)},
+        body=lambda w, m, role: {"name": f"{role} new brand"} if m == "POST" else None),
+    "api:brand-detail": Entry(
+        cells={"GET": only({"brand_member": 200}, default=404)},
+        kwargs=lambda w: {"brand_id": w.objects["brand_member_brand"].pk}),
+    "api:brand-members": Entry(
+        cells={"POST": only({"brand_member": 201}, default=404)},
+        kwargs=lambda w: {"brand_id": w.objects["brand_member_brand"].pk},
+        body=lambda w, m, role: {"username": "fan", "role": "manager"}),
 }

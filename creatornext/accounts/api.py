@@ -1,29 +1,210 @@
-"""Accounts API: one view per endpoint, nested Input/Output serializers."""
+"""Accounts API (API.md, Accounts): one view per endpoint, nested Input/Output serializers."""
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from creatornext.accounts.models import User
-from creatornext.accounts.selectors import user_roles
+from creatornext.accounts import selectors, services
+from creatornext.accounts.models import BrandMembership, CreatorProfile, User
+from creatornext.core.api import ApiError, StrictInputSerializer
+
+
+def _me(user: User) -> dict:
+    return {"id": user.pk, "username": user.username, "email": user.email,
+            "date_of_birth": user.date_of_birth, "email_verified": user.email_verified,
+            "roles": selectors.user_roles(user)}
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    date_of_birth = serializers.DateField(allow_null=True)
+    email_verified = serializers.BooleanField()
+    roles = serializers.ListField(child=serializers.CharField(),
+                                  help_text="fan, creator, brand:<slug>, staff")
+
+
+class RegisterApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(StrictInputSerializer):
+        username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, write_only=True)
+        date_of_birth = serializers.DateField()
+
+    @extend_schema(operation_id="auth_register", request=InputSerializer,
+                   responses={201: UserOutput})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        return Response(UserOutput(_me(user)).data, status=status.HTTP_201_CREATED)
+
+
+class TokenApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(StrictInputSerializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(operation_id="auth_token", request=InputSerializer,
+                   responses={200: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            key = services.token_obtain(**data.validated_data)
+        except services.AuthError as exc:
+            status_code = 403 if exc.code == "email_not_verified" else 400
+            raise ApiError(status_code, exc.code, exc.message) from exc
+        return Response({"token": key})
 
 
 class MeApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        email = serializers.EmailField()
-        date_of_birth = serializers.DateField(allow_null=True)
-        roles = serializers.ListField(child=serializers.CharField())
+    class DeleteInputSerializer(StrictInputSerializer):
+        password = serializers.CharField(max_length=128,
+                                         help_text="Your current password, to confirm.")
 
-    @extend_schema(operation_id="me_retrieve", responses={200: OutputSerializer})
+    @extend_schema(operation_id="me_retrieve", responses={200: UserOutput})
     def get(self, request: Request) -> Response:
+        assert isinstance(request.user, User)  # IsAuthenticated ran before this
+        return Response(UserOutput(_me(request.user)).data)
+
+    @extend_schema(operation_id="me_delete", request=DeleteInputSerializer,
+                   responses={204: None})
+    def delete(self, request: Request) -> Response:
+        """Delete my account: personal data is removed; money records stay, pseudonymised."""
         user = request.user
-        assert isinstance(user, User)  # IsAuthenticated ran before this
-        data = {"id": user.pk, "username": user.username, "email": user.email,
-                "date_of_birth": user.date_of_birth, "roles": user_roles(user)}
-        return Response(self.OutputSerializer(data).data)
+        assert isinstance(user, User)
+        data = self.DeleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not user.check_password(data.validated_data["password"]):
+            raise ApiError(400, "invalid", "The password is wrong.",
+                           {"password": ["The password is wrong."]})
+        services.account_delete(user=user, actor=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CreatorOutput(serializers.Serializer):
+    handle = serializers.CharField()
+    country = serializers.CharField()
+    display_name = serializers.CharField()
+    bio = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CreatorCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        handle = serializers.CharField(max_length=24)
+        country = serializers.CharField(max_length=2, min_length=2)
+
+    @extend_schema(operation_id="creators_create", request=InputSerializer,
+                   responses={201: CreatorOutput})
+    def post(self, request: Request) -> Response:
+        """Become a creator."""
+        user = request.user
+        assert isinstance(user, User)
+        if CreatorProfile.objects.filter(user=user).exists():
+            raise ApiError(409, "invalid_state", "You already have a creator profile.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = services.creator_create(user=user, **data.validated_data)
+        return Response(CreatorOutput(profile).data, status=status.HTTP_201_CREATED)
+
+
+class CreatorDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="creators_retrieve", responses={200: CreatorOutput})
+    def get(self, request: Request, handle: str) -> Response:
+        """A creator's public profile (no private metrics)."""
+        profile = selectors.creator_by_handle(handle)
+        if profile is None:
+            raise Http404
+        return Response(CreatorOutput(profile).data)
+
+
+class BrandOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    verified = serializers.BooleanField()
+
+
+class BrandDetailOutput(BrandOutput):
+    class MemberOutput(serializers.Serializer):
+        username = serializers.CharField(source="user.username")
+        role = serializers.CharField()
+
+    members = MemberOutput(many=True, source="memberships.all")
+
+
+class BrandListCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        name = serializers.CharField(max_length=120)
+
+    @extend_schema(operation_id="brands_list", responses={200: BrandOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        """The brands I am a member of."""
+        assert isinstance(request.user, User)
+        return Response(BrandOutput(selectors.brands_of(request.user), many=True).data)
+
+    @extend_schema(operation_id="brands_create", request=InputSerializer,
+                   responses={201: BrandOutput})
+    def post(self, request: Request) -> Response:
+        """Create a brand; I become its owner. Staff verify it before it can contact creators."""
+        assert isinstance(request.user, User)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        brand = services.brand_create(user=request.user, **data.validated_data)
+        return Response(BrandOutput(brand).data, status=status.HTTP_201_CREATED)
+
+
+class BrandDetailApi(APIView):
+    @extend_schema(operation_id="brands_retrieve", responses={200: BrandDetailOutput})
+    def get(self, request: Request, brand_id: int) -> Response:
+        assert isinstance(request.user, User)
+        membership = selectors.brand_membership(request.user, brand_id)
+        if membership is None:
+            raise Http404
+        return Response(BrandDetailOutput(membership.brand).data)
+
+
+class BrandMemberCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        username = serializers.CharField(max_length=150)
+        role = serializers.ChoiceField(choices=["owner", "manager"])
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField(source="user.username")
+        role = serializers.CharField()
+
+    @extend_schema(operation_id="brands_members_create", request=InputSerializer,
+                   responses={201: OutputSerializer})
+    def post(self, request: Request, brand_id: int) -> Response:
+        """Add a team member (owners only)."""
+        assert isinstance(request.user, User)
+        membership = selectors.brand_membership(request.user, brand_id)
+        if membership is None:
+            raise Http404
+        if membership.role != BrandMembership.Role.OWNER:
+            raise ApiError(403, "permission_denied", "Only the brand's owners can change its team.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        added = services.brand_member_add(brand=membership.brand, actor=request.user,
+                                          **data.validated_data)
+        return Response(self.OutputSerializer(added).data, status=status.HTTP_201_CREATED)

@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
-from creatornext.accounts.models import User
+import datetime
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+
+from creatornext.accounts.models import Brand, BrandMembership, CreatorProfile, User
+
+
+def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
+    """Whole years on ``day``: a person born 2008-03-01 turns 18 on 2026-03-01.
+
+    Someone born on 29 February has their birthday on 1 March in common years.
+    """
+    had_birthday = (day.month, day.day) >= (date_of_birth.month, date_of_birth.day)
+    return day.year - date_of_birth.year - (0 if had_birthday else 1)
 
 
 def user_roles(user: User) -> list[str]:
     """Roles derive from what a user has: everyone is a fan; profiles and staff add roles."""
     roles = ["fan"]
-    if hasattr(user, "creator_profile"):
+    if CreatorProfile.objects.filter(user=user).exists():
         roles.append("creator")
-    roles += [f"brand:{slug}" for slug in getattr(user, "brand_slugs", lambda: [])()]
+    slugs = user.brand_memberships.order_by("brand__slug").values_list("brand__slug", flat=True)
+    roles += [f"brand:{slug}" for slug in slugs]
     if user.is_staff:
         roles.append("staff")
     return roles
+
+
+def creator_by_handle(handle: str) -> CreatorProfile | None:
+    """The live creator with this handle, case-insensitively (deleted accounts are gone)."""
+    return (
+        CreatorProfile.objects.select_related("user")
+        .annotate(handle_ci=Lower("handle"))
+        .filter(handle_ci=handle.lower(), user__deleted_at__isnull=True)
+        .first()
+    )
+
+
+def active_users() -> QuerySet[User]:
+    return User.objects.filter(deleted_at__isnull=True)
+
+
+def brands_of(user: User) -> QuerySet[Brand]:
+    return Brand.objects.filter(memberships__user=user).order_by("name", "pk")
+
+
+def brand_membership(user: User, brand_id: int) -> BrandMembership | None:
+    """The user's membership of that brand; None also for brands that do not exist, so callers
+    answer 404 for another brand's private data (API.md) without revealing that it exists."""
+    return BrandMembership.objects.select_related("brand").filter(user=user, brand_id=brand_id).first()

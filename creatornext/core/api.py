@@ -9,11 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from creatornext.money import CURRENCIES, Money, MoneyError
 
 
 class ApiError(exceptions.APIException):
@@ -67,7 +71,11 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError; the API shows it as field errors (400).
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -96,3 +104,72 @@ class Pagination(CursorPagination):
     ordering = "-pk"
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+MONEY_SCHEMA = {
+    "type": "object",
+    "description": "Integer minor units (cents; yen for JPY) and an ISO 4217 currency.",
+    "properties": {
+        "amount": {"type": "integer", "format": "int64",
+                   "minimum": -(2**63 - 1), "maximum": 2**63 - 1},
+        "currency": {"type": "string", "enum": sorted(CURRENCIES)},
+    },
+    "required": ["amount", "currency"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field(MONEY_SCHEMA)
+class MoneyField(serializers.Field):
+    """``{"amount": int, "currency": "USD"}`` ↔ Money. Floats, strings and unknown keys are refused."""
+
+    default_error_messages = {"invalid": "{message}"}
+
+    def to_internal_value(self, data: Any) -> Money:
+        try:
+            return Money.from_api(data)
+        except MoneyError as exc:
+            self.fail("invalid", message=str(exc))
+            raise  # unreachable: fail() raises
+
+    def to_representation(self, value: Money) -> dict[str, Any]:
+        return value.to_api()
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Base for every API input: JSON types are taken as declared, never coerced.
+
+    DRF would turn ``{"name": 0}`` into ``"0"`` and ``{"quantity": "5"}`` into ``5``; for an API that
+    moves money, a wrong type is a client bug to report (400), not to guess around.
+    """
+
+    _TEXT = (serializers.CharField, serializers.ChoiceField, serializers.DateField,
+             serializers.DateTimeField)
+    _WHOLE = (serializers.IntegerField,)
+
+    def to_internal_value(self, data):
+        errors: dict[str, list[str]] = {}
+        if isinstance(data, dict):
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if field.read_only or value is None:
+                    continue
+                if isinstance(field, self._TEXT) and not isinstance(value, str):
+                    errors[name] = ["Must be a string."]
+                elif isinstance(field, self._WHOLE) and type(value) is not int:  # bool is no int here
+                    errors[name] = ["Must be a whole number."]
+                elif isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+                    errors[name] = ["Must be true or false."]
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def api_not_found(request, exception=None):
+    """JSON 404 for unknown URLs under /api/ (the pages keep Django's HTML 404)."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return page_not_found(request, exception)

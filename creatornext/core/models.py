@@ -44,3 +44,29 @@ class OutboundEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} → {', '.join(self.to)} ({self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    """A stored 2xx response for an ``Idempotency-Key`` (API.md, Conventions).
+
+    Scoped to the caller and the endpoint. The row is inserted in the same transaction as the
+    request's effects, so a refused or failed request leaves nothing behind, and a concurrent
+    duplicate waits on the unique index until the first commits, then replays it.
+    """
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    endpoint = models.CharField(max_length=200)  # "api:tip-list POST"
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # sha256 of the canonical JSON body
+    response_status = models.PositiveSmallIntegerField(null=True)
+    # Text, not jsonb: jsonb reorders keys, and a replay must be byte-for-byte the same.
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_key_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

@@ -6,6 +6,8 @@ the ``Error`` component and the error statuses each operation can return.
 
 from __future__ import annotations
 
+from drf_spectacular import openapi
+
 ERROR_COMPONENT = {
     "type": "object",
     "required": ["error"],
@@ -53,3 +55,18 @@ def add_error_responses(result, generator, request, public):
                     "content": {"application/json": {"schema": ref}},
                 })
     return result
+
+
+class AutoSchema(openapi.AutoSchema):
+    """Names nested serializers after their view (``TokenApi.InputSerializer`` → ``TokenApiInput``).
+
+    Every API view declares its own ``InputSerializer``/``OutputSerializer`` (house style); without
+    this, they would all collide as one "Input" component.
+    """
+
+    def get_serializer_name(self, serializer, direction):
+        cls = serializer if isinstance(serializer, type) else serializer.__class__
+        qualname = getattr(cls, "__qualname__", "")
+        if "." in qualname:
+            return qualname.replace(".", "").replace("Serializer", "")
+        return super().get_serializer_name(serializer, direction)

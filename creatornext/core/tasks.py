@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
-from creatornext.core import emails
+from creatornext.core import emails, idempotency
 from creatornext.core.models import Heartbeat
 
 
@@ -29,3 +29,8 @@ def send_email(self, email_id: int) -> None:
         # Back off 10 s, 20 s, 40 s … up to 10 minutes: a mail server outage loses nothing.
         countdown = min(600, 10 * 2**self.request.retries)
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task
+def idempotency_cleanup() -> int:
+    return idempotency.idempotency_cleanup()

@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from creatornext.accounts.models import User
+from creatornext.accounts.models import Brand, BrandMembership, CreatorProfile, User
 
 
 def make_user(username: str, *, staff: bool = False, dob: datetime.date | None = None) -> User:
@@ -17,6 +17,8 @@ def make_user(username: str, *, staff: bool = False, dob: datetime.date | None =
         username=username, email=f"{username}@example.com", password="correct horse battery",
         date_of_birth=dob or datetime.date(1990, 1, 1), is_staff=staff,
     )
+    user.email_verified_at = user.date_joined
+    user.save(update_fields=["email_verified_at"])
     return user
 
 
@@ -43,4 +45,12 @@ def build_world() -> World:
     for role in ("fan", "creator", "other_creator", "brand_member", "other_brand_member"):
         world.users[role] = make_user(role)
     world.users["staff"] = make_user("staff", staff=True)
+    for role in ("creator", "other_creator"):
+        world.objects[role] = CreatorProfile.objects.create(
+            user=world.users[role], handle=f"{role}_handle", country="US")
+    for role in ("brand_member", "other_brand_member"):
+        brand = Brand.objects.create(name=f"{role} brand", slug=f"{role}-brand".replace("_", "-"))
+        BrandMembership.objects.create(brand=brand, user=world.users[role],
+                                       role=BrandMembership.Role.OWNER)
+        world.objects[f"{role}_brand"] = brand
     return world

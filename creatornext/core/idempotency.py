@@ -1,0 +1,99 @@
+"""The ``Idempotency-Key`` mechanism of API.md, as a decorator for API view handlers.
+
+    class TipCreateApi(APIView):
+        @idempotent
+        def post(self, request): ...
+
+- No header → 400 ``idempotency_key_required``; 1–255 characters.
+- A 2xx response is stored with the key; the same key and the same body (canonical JSON) returns
+  it again, same status and body; a different body → 409 ``idempotency_conflict``.
+- A refusal (4xx, or an exception) rolls back everything the request wrote, the key included, so
+  it may be retried with the same key.
+- A duplicate arriving while the first runs blocks on the unique index until the first commits,
+  then replays it (PostgreSQL waits for the in-flight insert; SQLite's IMMEDIATE transactions
+  serialise writers).
+- Keys are scoped to the caller and the endpoint; ``idempotency_cleanup`` drops them after
+  ``IDEMPOTENCY_KEY_TTL_HOURS`` (≥ 24).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from creatornext.core.api import ApiError
+from creatornext.core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+
+
+def canonical_fingerprint(data) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           cls=JSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _key_from(request: Request) -> str:
+    key = request.headers.get(HEADER)
+    if key is None:
+        raise ApiError(400, "idempotency_key_required",
+                       f"This request moves money: send an {HEADER} header (1–255 characters).")
+    if not 1 <= len(key) <= 255:
+        raise ApiError(400, "invalid", f"{HEADER} must be 1–255 characters.",
+                       {HEADER: ["Must be 1–255 characters."]})
+    return key
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.fingerprint != fingerprint:
+        raise ApiError(409, "idempotency_conflict",
+                       f"This {HEADER} was already used with a different request body.")
+    response = Response(json.loads(record.response_body), status=record.response_status)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(handler):
+    @functools.wraps(handler)
+    def wrapper(view, request: Request, *args, **kwargs):
+        user = request.user
+        assert user.is_authenticated, "idempotent endpoints require a signed-in caller"
+        key = _key_from(request)
+        fingerprint = canonical_fingerprint(request.data)
+        match = request.resolver_match
+        endpoint = f"{match.view_name if match else view.__class__.__name__} {request.method}"
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(
+                        user=user, endpoint=endpoint, key=key, fingerprint=fingerprint)
+            except IntegrityError:
+                # Committed by an earlier (or just-finished concurrent) request: replay it.
+                existing = IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key)
+                return _replay(existing, fingerprint)
+            response = handler(view, request, *args, **kwargs)
+            if 200 <= response.status_code < 300:
+                record.response_status = response.status_code
+                # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
+                record.response_body = json.dumps(response.data, cls=JSONEncoder)
+                record.save(update_fields=["response_status", "response_body"])
+            else:
+                transaction.set_rollback(True)  # a refusal stores nothing
+            return response
+
+    return wrapper
+
+
+def idempotency_cleanup() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
