@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "creatornext.accounts",
     "creatornext.audit",
     "creatornext.core",
+    "creatornext.ledger",
     "creatornext.site",
 ]
 
@@ -161,6 +162,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "creatornext.core.tasks.idempotency_cleanup",
         "schedule": 3600.0,
     },
+    "ledger-holds-release": {
+        "task": "creatornext.ledger.tasks.holds_release_due",
+        "schedule": 300.0,
+    },
     "heartbeat": {
         "task": "creatornext.core.tasks.record_heartbeat",
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
@@ -171,6 +176,8 @@ CELERY_BEAT_SCHEDULE = {
 # Idempotency keys are kept at least this long (API.md: ≥ 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)
 MIN_SIGNUP_AGE = env.int("MIN_SIGNUP_AGE", default=13)
+# Days incoming cash stays pending before it becomes available (PRODUCT.md §5).
+LEDGER_HOLD_DAYS = env.int("LEDGER_HOLD_DAYS", default=7)
 
 # --- Email -------------------------------------------------------------------------------------
 # EMAIL_URL: smtp+tls://user:pass@host:587, consolemail://, filemail:///path (default: var/mail).

@@ -9,6 +9,7 @@ from creatornext.site import views as site_views
 
 api_v1 = [
     path("", include("creatornext.accounts.urls")),
+    path("", include("creatornext.ledger.urls")),
 ]
 
 urlpatterns = [

@@ -76,4 +76,7 @@ MATRIX: dict[str, Entry] = {
         cells={"POST": only({"brand_member": 201}, default=404)},
         kwargs=lambda w: {"brand_id": w.objects["brand_member_brand"].pk},
         body=lambda w, m, role: {"username": "fan", "role": "manager"}),
+    # --- ledger ---
+    "api:wallet": Entry(cells={"GET": every(200)}),
+    "api:wallet-statement": Entry(cells={"GET": every(200)}),
 }

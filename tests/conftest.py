@@ -9,7 +9,13 @@ from django.conf import settings
 from django.db import connection
 
 from creatornext.celery import app as celery_app
+from creatornext.ledger.checks import ledger_check
+from creatornext.ledger.models import Account
 from tests.support import state
+
+# Every refused action must also leave every ledger balance as it was.
+state.register_probe("ledger_balances", lambda: dict(
+    Account.objects.exclude(balance=None).order_by("pk").values_list("pk", "balance")))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,3 +67,17 @@ def nothing_changed(db):
         assert not changes, "A refused action changed state:\n" + "\n".join(changes)
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _ledger_stays_consistent(request):
+    """After every test that touched the database, the ledger must prove itself (ledger_check)."""
+    uses_db = request.node.get_closest_marker("django_db") or (
+        {"db", "transactional_db", "live_server"} & set(request.fixturenames))
+    if not uses_db or request.node.get_closest_marker("ledger_corrupted"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # so this teardown runs before the rollback
+    yield
+    problems = ledger_check()
+    assert not problems, "ledger_check after the test:\n" + "\n".join(problems)

@@ -105,6 +105,13 @@ class Pagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def decode_cursor(self, request):
+        # A malformed cursor is bad input (400), not a missing resource (DRF says 404).
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from exc
+
 
 MONEY_SCHEMA = {
     "type": "object",
@@ -173,3 +180,15 @@ def api_not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     return page_not_found(request, exception)
+
+
+def paginated(child: type[serializers.Serializer]) -> serializers.Serializer:
+    """The OpenAPI shape of a cursor page of ``child``: {"results": [...], "next", "previous"}."""
+    from drf_spectacular.utils import inline_serializer
+
+    name = "Paginated" + child.__qualname__.replace(".", "").replace("Serializer", "")
+    return inline_serializer(name=name, fields={
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": child(many=True),
+    })

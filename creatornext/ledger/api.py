@@ -1,0 +1,103 @@
+"""Wallet API (API.md, Wallet): balances and the statement."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, renderers, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from creatornext.core.api import Pagination, paginated
+from creatornext.ledger import selectors
+
+
+class WalletApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class CashSerializer(serializers.Serializer):
+            currency = serializers.CharField()
+            pending = serializers.IntegerField(help_text="minor units")
+            available = serializers.IntegerField(help_text="minor units")
+            in_payout = serializers.IntegerField(help_text="minor units")
+            debt = serializers.IntegerField(help_text="minor units owed to the platform")
+
+        coins = serializers.IntegerField()
+        diamonds = serializers.IntegerField()
+        cash = CashSerializer(many=True)
+
+    @extend_schema(operation_id="wallet_retrieve", responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(selectors.wallet(request.user)).data)
+
+
+STATEMENT_COLUMNS = ("id", "created_at", "kind", "ref", "memo", "account", "asset", "amount",
+                     "balance_after")
+
+
+class StatementCSVRenderer(renderers.BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=STATEMENT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in data.get("results", []):
+            writer.writerow(row)
+        return out.getvalue().encode()
+
+
+class StatementPagination(Pagination):
+    ordering = "-id"
+
+
+class StatementApi(APIView):
+    renderer_classes = [renderers.JSONRenderer, StatementCSVRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404 as exc:  # DRF's answer to an unknown ?format=
+            raise exceptions.ValidationError({"format": ["Choose json or csv."]}) from exc
+
+    def handle_exception(self, exc):
+        # Errors are JSON in the API's error shape, even when CSV was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+        kind = serializers.CharField(source="transaction.kind")
+        ref = serializers.CharField(source="transaction.ref")
+        memo = serializers.CharField(source="transaction.memo")
+        account = serializers.CharField(source="account.kind")
+        asset = serializers.CharField()
+        amount = serializers.IntegerField(help_text="signed; minor units, coins or diamonds")
+        balance_after = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(
+        operation_id="wallet_statement",
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"],
+                                     description="json (default) or csv"),
+                    OpenApiParameter("cursor", str, description="from `next` / `previous`")],
+        responses={200: OpenApiResponse(paginated(OutputSerializer)),
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+    )
+    def get(self, request: Request) -> Response:
+        """My ledger lines, newest first, cursor-paginated (CSV: the same page; next page in `Link`)."""
+        paginator = StatementPagination()
+        page = paginator.paginate_queryset(selectors.statement(request.user), request, view=self)
+        response = paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        next_link = paginator.get_next_link()
+        if next_link:
+            response["Link"] = f'<{next_link}>; rel="next"'
+        return response

@@ -1,0 +1,413 @@
+"""Posting to the ledger: the only code that writes transactions, entries and cached balances.
+
+``post`` is atomic and idempotent: the same key returns the first transaction and writes nothing.
+Balance rules are enforced by the database inside the UPDATE that changes the balance (and by CHECK
+constraints as a backstop), never by "check then write". Cached accounts are locked in one global
+order, ``(lock_rank, id)``, with the contended (creator-side) accounts last so they are held for the
+shortest time; platform accounts keep no cached balance and are never locked.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from creatornext.ledger.models import (
+    COIN,
+    DIAMOND,
+    HOT_KINDS,
+    OWNER_KINDS,
+    Account,
+    AccountKind,
+    Entry,
+    Hold,
+    Transaction,
+)
+from creatornext.money import CURRENCIES, Money
+
+
+class LedgerError(Exception):
+    pass
+
+
+class UnbalancedTransaction(LedgerError):
+    pass
+
+
+class InsufficientFunds(LedgerError):
+    """A balance rule refused the posting (e.g. not enough coins). Nothing was written."""
+
+    def __init__(self, account: Account) -> None:
+        super().__init__(f"Insufficient balance in {account}.")
+        self.account = account
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: Account
+    amount: int  # signed; the asset is the account's
+
+
+@dataclass
+class Posting:
+    key: str
+    kind: str
+    legs: Sequence[Leg]
+    ref: str = ""
+    memo: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# --- accounts ----------------------------------------------------------------------------------
+def _rule_for(kind: str) -> str:
+    if kind == AccountKind.DEBT:
+        return Account.Rule.NON_POSITIVE
+    if kind in OWNER_KINDS:
+        return Account.Rule.NON_NEGATIVE
+    return Account.Rule.ANY
+
+
+def _check_asset(asset: str) -> None:
+    if asset not in CURRENCIES and asset not in (COIN, DIAMOND):
+        raise LedgerError(f"Unknown asset {asset!r}.")
+
+
+def account_for(owner: Any, kind: str, asset: str) -> Account:
+    """The owner's account of that kind and asset, created on first use."""
+    if kind not in OWNER_KINDS:
+        raise LedgerError(f"{kind} is a platform account kind.")
+    _check_asset(asset)
+    account, _ = Account.objects.get_or_create(
+        owner=owner, kind=kind, asset=asset,
+        defaults={"balance": 0, "rule": _rule_for(kind), "lock_rank": 1 if kind in HOT_KINDS else 0},
+    )
+    return account
+
+
+def owner_accounts(pairs: Iterable[tuple[int, str]], kind: str) -> dict[tuple[int, str], Account]:
+    """{(owner_id, asset): account} for many owners at once (two queries, not one per owner)."""
+    pairs = set(pairs)
+    found = {(a.owner_id, a.asset): a for a in Account.objects.filter(
+        kind=kind, owner_id__in={o for o, _ in pairs}, asset__in={c for _, c in pairs})}
+    missing = pairs - set(found)
+    if missing:
+        Account.objects.bulk_create(
+            [Account(owner_id=o, kind=kind, asset=c, balance=0, rule=_rule_for(kind),
+                     lock_rank=1 if kind in HOT_KINDS else 0) for o, c in missing],
+            ignore_conflicts=True)
+        found.update({(a.owner_id, a.asset): a for a in Account.objects.filter(
+            kind=kind, owner_id__in={o for o, _ in missing}, asset__in={c for _, c in missing})})
+    return {pair: found[pair] for pair in pairs}
+
+
+def platform_account(kind: str, asset: str) -> Account:
+    if kind in OWNER_KINDS:
+        raise LedgerError(f"{kind} is an owner account kind.")
+    _check_asset(asset)
+    account, _ = Account.objects.get_or_create(owner=None, kind=kind, asset=asset,
+                                               defaults={"balance": None, "rule": Account.Rule.ANY})
+    return account
+
+
+# --- posting -----------------------------------------------------------------------------------
+def _validate(posting: Posting) -> None:
+    if len(posting.legs) < 2:
+        raise UnbalancedTransaction("A transaction needs at least two entries.")
+    sums: dict[str, int] = defaultdict(int)
+    for leg in posting.legs:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or leg.amount == 0:
+            raise UnbalancedTransaction(f"Entry amounts are non-zero integers, not {leg.amount!r}.")
+        sums[leg.account.asset] += leg.amount
+    unbalanced = {asset: total for asset, total in sums.items() if total}
+    if unbalanced:
+        raise UnbalancedTransaction(f"Entries do not sum to zero: {unbalanced}.")
+
+
+def _claim_key(posting: Posting, now: datetime) -> int | None:
+    """Insert the transaction row, or return None if the key exists (a concurrent insert of the
+    same key waits for the first to commit, then finds it)."""
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Only our own table name is interpolated; every value is a parameter.
+            f"INSERT INTO {qn(Transaction._meta.db_table)} (key, kind, ref, memo, metadata, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING id",
+            [posting.key, posting.kind, posting.ref, posting.memo,
+             Transaction._meta.get_field("metadata").get_db_prep_value(posting.metadata, connection),
+             now],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_RULE_SQL = {
+    Account.Rule.NON_NEGATIVE: (" AND balance + %s >= 0", True),
+    Account.Rule.NON_POSITIVE: (" AND balance + %s <= 0", True),
+    Account.Rule.ANY: ("", False),
+}
+
+
+def _claim_keys(postings: Sequence[Posting], now: datetime) -> dict[str, int]:
+    """Insert many transaction rows; return {key: id} for those this call inserted."""
+    qn = connection.ops.quote_name
+    prep = Transaction._meta.get_field("metadata").get_db_prep_value
+    ids: dict[str, int] = {}
+    for start in range(0, len(postings), 1000):
+        chunk = postings[start:start + 1000]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+        params: list[Any] = []
+        for p in chunk:
+            params += [p.key, p.kind, p.ref, p.memo, prep(p.metadata, connection), now]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {qn(Transaction._meta.db_table)} (key, kind, ref, memo, metadata, created_at) "  # noqa: S608
+                f"VALUES {values} ON CONFLICT (key) DO NOTHING RETURNING key, id", params)
+            ids.update(dict(cursor.fetchall()))
+    return ids
+
+
+def _apply_balance(account: Account, delta: int) -> int:
+    """Add ``delta`` to a cached balance if the account's rule allows; return the new balance.
+
+    The rule is part of the UPDATE itself, so two concurrent debits can never both pass a check
+    that only one of them can afford: the second waits for the row lock and re-evaluates.
+    """
+    condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(Account._meta.db_table)} SET balance = balance + %s "  # noqa: S608
+            f"WHERE id = %s{condition} RETURNING balance",
+            [delta, account.pk, *([delta] if needs_param else [])],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise InsufficientFunds(account)
+    return row[0]
+
+
+def lock_order(accounts: Iterable[Account]) -> list[Account]:
+    unique = {a.pk: a for a in accounts if a.balance is not None}
+    return sorted(unique.values(), key=lambda a: (a.lock_rank, a.pk))
+
+
+def post(posting: Posting) -> Transaction:
+    """Post one balanced transaction atomically; the same key returns the first one."""
+    return post_once(posting)[0]
+
+
+def post_once(posting: Posting) -> tuple[Transaction, bool]:
+    """Like ``post``, and say whether this call wrote it (False: the key was already posted)."""
+    _validate(posting)
+    with transaction.atomic():
+        now = timezone.now()
+        txn_id = _claim_key(posting, now)
+        if txn_id is None:
+            return Transaction.objects.get(key=posting.key), False
+        deltas: dict[int, int] = defaultdict(int)
+        for leg in posting.legs:
+            deltas[leg.account.pk] += leg.amount
+        balances: dict[int, int] = {}
+        for account in lock_order(leg.account for leg in posting.legs):
+            if deltas[account.pk]:
+                balances[account.pk] = _apply_balance(account, deltas[account.pk])
+        # balance_after: the final balance, walked back over later legs of the same account.
+        running = dict(balances)
+        after: list[int | None] = [None] * len(posting.legs)
+        for i in range(len(posting.legs) - 1, -1, -1):
+            leg = posting.legs[i]
+            if leg.account.pk in running:
+                after[i] = running[leg.account.pk]
+                running[leg.account.pk] -= leg.amount
+        Entry.objects.bulk_create([
+            Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
+                  owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
+                  created_at=now)
+            for i, leg in enumerate(posting.legs)
+        ])
+        return Transaction(pk=txn_id, key=posting.key, kind=posting.kind, ref=posting.ref,
+                           memo=posting.memo, metadata=posting.metadata, created_at=now), True
+
+
+def post_many(postings: Sequence[Posting]) -> int:
+    """Bulk path for batches (hold releases, imports): one database transaction, a handful of
+    statements for the whole batch. All or nothing; keys already posted are skipped. Returns the
+    number of transactions written."""
+    for posting in postings:
+        _validate(posting)
+    if not postings:
+        return 0
+    if len({p.key for p in postings}) != len(postings):
+        raise LedgerError("Duplicate keys in one batch.")
+    with transaction.atomic():
+        now = timezone.now()
+        ids = _claim_keys(postings, now)
+        fresh = [p for p in postings if p.key in ids]
+        if not fresh:
+            return 0
+        accounts = {leg.account.pk: leg.account for p in fresh for leg in p.legs}
+        start = _lock(accounts.values())
+        running = dict(start)
+        entries = []
+        for p in fresh:
+            for leg in p.legs:
+                balance_after = None
+                if leg.account.pk in running:
+                    running[leg.account.pk] += leg.amount
+                    balance_after = running[leg.account.pk]
+                entries.append(Entry(transaction_id=ids[p.key], account_id=leg.account.pk,
+                                     asset=leg.account.asset, owner_id=leg.account.owner_id,
+                                     amount=leg.amount, balance_after=balance_after, created_at=now))
+        for pk, final in running.items():
+            account = accounts[pk]
+            if (account.rule == Account.Rule.NON_NEGATIVE and final < 0) or (
+                    account.rule == Account.Rule.NON_POSITIVE and final > 0):
+                raise InsufficientFunds(account)
+        Entry.objects.bulk_create(entries, batch_size=2000)
+        changed = [Account(pk=pk, balance=final) for pk, final in running.items() if final != start[pk]]
+        Account.objects.bulk_update(changed, ["balance"], batch_size=2000)
+        return len(fresh)
+
+
+def reverse(*, original: Transaction, key: str, memo: str = "") -> Transaction:
+    """A new transaction with every entry of ``original`` negated (the correction path)."""
+    legs = [Leg(e.account, -e.amount) for e in original.entries.select_related("account")]
+    return post(Posting(key=key, kind="reversal", legs=legs, ref=f"txn:{original.pk}", memo=memo,
+                        metadata={"reverses": original.pk}))
+
+
+# --- creator cash: income with holds and debt netting, and takes ----------------------------
+def _lock(accounts: Iterable[Account]) -> dict[int, int]:
+    """Lock cached accounts in the global order (lock_rank, id); return their current balances."""
+    ordered = lock_order(accounts)
+    rows = (Account.objects.select_for_update().filter(pk__in=[a.pk for a in ordered])
+            .order_by("lock_rank", "pk").values_list("pk", "balance"))
+    return {pk: balance or 0 for pk, balance in rows}
+
+
+def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_legs: Sequence[Leg],
+                   ref: str = "", memo: str = "", metadata: dict[str, Any] | None = None,
+                   hold_days: int | None = None) -> Transaction:
+    """Credit ``amount`` of cash to a creator: debt first (netting), the rest to pending on hold.
+
+    ``source_legs`` say where the money comes from (they sum to ``-amount`` in its currency).
+    """
+    if amount.amount <= 0:
+        raise LedgerError("Income must be positive.")
+    existing = Transaction.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    currency = amount.currency
+    debt = account_for(owner, AccountKind.DEBT, currency)
+    pending = account_for(owner, AccountKind.PENDING, currency)
+    with transaction.atomic():
+        balances = _lock([debt, pending, *[leg.account for leg in source_legs]])
+        owed = -balances[debt.pk]
+        to_debt = min(owed, amount.amount)
+        to_pending = amount.amount - to_debt
+        legs = list(source_legs)
+        if to_debt:
+            legs.append(Leg(debt, to_debt))
+        if to_pending:
+            legs.append(Leg(pending, to_pending))
+        txn, created = post_once(Posting(key=key, kind=kind, legs=legs, ref=ref, memo=memo,
+                                         metadata={**(metadata or {}), "netted_debt": to_debt}))
+        if created and to_pending:
+            days = settings.LEDGER_HOLD_DAYS if hold_days is None else hold_days
+            Hold.objects.create(owner=owner, currency=currency, amount=to_pending, transaction=txn,
+                                release_at=txn.created_at + timedelta(days=days))
+    return txn
+
+
+def creator_cash_take(*, key: str, kind: str, owner: Any, amount: Money, sink_legs: Sequence[Leg],
+                      ref: str = "", memo: str = "", metadata: dict[str, Any] | None = None,
+                      hold_transaction: Transaction | None = None) -> Transaction:
+    """Take ``amount`` back from a creator (a refund, a dispute): from pending, then available,
+    and whatever is missing becomes explicit debt. ``sink_legs`` receive the money (sum ``+amount``).
+
+    Pending money taken back is removed from holds (the given transaction's hold first, then the
+    newest), so a later release never frees another tip's money early.
+    """
+    if amount.amount <= 0:
+        raise LedgerError("A take must be positive.")
+    existing = Transaction.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    currency = amount.currency
+    pending = account_for(owner, AccountKind.PENDING, currency)
+    available = account_for(owner, AccountKind.AVAILABLE, currency)
+    debt = account_for(owner, AccountKind.DEBT, currency)
+    with transaction.atomic():
+        balances = _lock([pending, available, debt, *[leg.account for leg in sink_legs]])
+        remaining = amount.amount
+        from_pending = min(remaining, balances[pending.pk])
+        remaining -= from_pending
+        from_available = min(remaining, balances[available.pk])
+        remaining -= from_available
+        legs = list(sink_legs)
+        for account, taken in ((pending, from_pending), (available, from_available), (debt, remaining)):
+            if taken:
+                legs.append(Leg(account, -taken))
+        txn, created = post_once(Posting(
+            key=key, kind=kind, legs=legs, ref=ref, memo=memo,
+            metadata={**(metadata or {}), "from_pending": from_pending,
+                      "from_available": from_available, "to_debt": remaining}))
+        if created and from_pending:
+            _reduce_holds(owner, currency, from_pending, hold_transaction)
+    return txn
+
+
+def _reduce_holds(owner: Any, currency: str, amount: int, first: Transaction | None) -> None:
+    holds = list(Hold.objects.select_for_update()
+                 .filter(owner=owner, currency=currency, released_at__isnull=True)
+                 .order_by("-release_at", "-pk"))
+    if first is not None:
+        holds.sort(key=lambda h: h.transaction_id != first.pk)
+    for hold in holds:
+        if amount <= 0:
+            break
+        left = hold.amount - hold.cancelled_amount
+        cut = min(left, amount)
+        if cut:
+            hold.cancelled_amount += cut
+            amount -= cut
+            if hold.cancelled_amount == hold.amount:
+                hold.released_at = timezone.now()
+            hold.save(update_fields=["cancelled_amount", "released_at"])
+
+
+def holds_release_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Move matured pending cash to available. Idempotent (keys ``hold:<id>:release``); safe to
+    run concurrently (SKIP LOCKED). Returns how many holds were released."""
+    now = now or timezone.now()
+    released = 0
+    while True:
+        with transaction.atomic():
+            holds = list(Hold.objects.select_for_update(skip_locked=True)
+                         .filter(released_at__isnull=True, release_at__lte=now)
+                         .order_by("release_at", "pk")[:batch_size])
+            if not holds:
+                return released
+            wanted = {(h.owner_id, h.currency) for h in holds}
+            pending_of = owner_accounts(wanted, AccountKind.PENDING)
+            available_of = owner_accounts(wanted, AccountKind.AVAILABLE)
+            postings = []
+            for hold in holds:
+                amount = hold.amount - hold.cancelled_amount
+                if amount > 0:
+                    pending = pending_of[(hold.owner_id, hold.currency)]
+                    available = available_of[(hold.owner_id, hold.currency)]
+                    postings.append(Posting(key=f"hold:{hold.pk}:release", kind="hold_release",
+                                            legs=[Leg(pending, -amount), Leg(available, amount)],
+                                            ref=f"hold:{hold.pk}"))
+                hold.released_at = now
+            post_many(postings)
+            Hold.objects.bulk_update(holds, ["released_at"])
+            released += len(holds)

@@ -1,0 +1,203 @@
+"""Posting: balanced, idempotent, database-enforced balance rules, append-only history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from creatornext.ledger import selectors
+from creatornext.ledger.models import COIN, DIAMOND, Account, AccountKind, Entry, Hold, Transaction
+from creatornext.ledger.services import (
+    InsufficientFunds,
+    LedgerError,
+    Leg,
+    Posting,
+    UnbalancedTransaction,
+    account_for,
+    creator_cash_take,
+    creator_income,
+    holds_release_due,
+    platform_account,
+    post,
+    post_many,
+    reverse,
+)
+from creatornext.money import Money
+from tests.support.ledger import give_available_cash, give_coins
+from tests.support.world import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fan():
+    return make_user("fan")
+
+
+@pytest.fixture
+def creator():
+    return make_user("creator")
+
+
+def test_a_gift_like_posting_moves_coins_and_diamonds_and_sums_to_zero(fan, creator):
+    coins = give_coins(fan, 100)
+    diamonds = account_for(creator, AccountKind.DIAMONDS, DIAMOND)
+    txn = post(Posting(key="gift-send:1", kind="gift", legs=[
+        Leg(coins, -30), Leg(platform_account(AccountKind.COINS_SPENT, COIN), 30),
+        Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -30), Leg(diamonds, 30),
+    ]))
+    coins.refresh_from_db()
+    diamonds.refresh_from_db()
+    assert (coins.balance, diamonds.balance) == (70, 30)
+    entries = {e.account_id: e for e in Entry.objects.filter(transaction_id=txn.pk)}
+    assert entries[coins.pk].balance_after == 70
+    assert entries[diamonds.pk].balance_after == 30
+    assert entries[diamonds.pk].owner_id == creator.pk
+    # Platform accounts keep no cached balance: nothing to lock on the hot path
+    assert platform_account(AccountKind.COINS_SPENT, COIN).balance is None
+
+
+def test_the_same_key_returns_the_first_transaction_and_writes_nothing(fan, nothing_changed):
+    coins = give_coins(fan, 10)
+    legs = [Leg(coins, -5), Leg(platform_account(AccountKind.COINS_SPENT, COIN), 5)]
+    first = post(Posting(key="k:1", kind="gift", legs=legs))
+    with nothing_changed():
+        again = post(Posting(key="k:1", kind="gift", legs=legs))
+    assert again.pk == first.pk
+    coins.refresh_from_db()
+    assert coins.balance == 5
+
+
+@pytest.mark.parametrize("amounts", [(5, -4), (5,), (0, 0), (2.5, -2.5), (True, -1)])
+def test_unbalanced_or_non_integer_postings_are_refused(fan, nothing_changed, amounts):
+    coins = give_coins(fan, 10)
+    sink = platform_account(AccountKind.COINS_SPENT, COIN)
+    legs = [Leg(acc, amt) for acc, amt in zip([coins, sink], amounts, strict=False)]
+    with nothing_changed(), pytest.raises(UnbalancedTransaction):
+        post(Posting(key="bad", kind="x", legs=legs))
+
+
+def test_mixed_assets_must_each_balance(fan, creator):
+    coins = give_coins(fan, 10)
+    diamonds = account_for(creator, AccountKind.DIAMONDS, DIAMOND)
+    with pytest.raises(UnbalancedTransaction):
+        post(Posting(key="mix", kind="x", legs=[Leg(coins, -5), Leg(diamonds, 5)]))
+
+
+def test_overdraft_is_refused_by_the_database_rule_and_nothing_changes(fan, nothing_changed):
+    coins = give_coins(fan, 10)
+    sink = platform_account(AccountKind.COINS_SPENT, COIN)
+    with nothing_changed(), pytest.raises(InsufficientFunds):
+        post(Posting(key="too-much", kind="gift", legs=[Leg(coins, -11), Leg(sink, 11)]))
+    # The key was not used up by the refusal
+    post(Posting(key="too-much", kind="gift", legs=[Leg(coins, -10), Leg(sink, 10)]))
+
+
+@pytest.mark.ledger_corrupted
+def test_the_check_constraint_is_a_backstop_even_for_raw_sql(fan):
+    coins = give_coins(fan, 10)
+    with pytest.raises(Exception, match="ledger_account_non_negative"), transaction.atomic(), \
+            connection.cursor() as c:
+        c.execute("UPDATE ledger_account SET balance = -1 WHERE id = %s", [coins.pk])
+
+
+@pytest.mark.parametrize("sql", ["UPDATE ledger_entry SET amount = amount + 1",
+                                 "DELETE FROM ledger_entry",
+                                 "UPDATE ledger_transaction SET kind = 'x'",
+                                 "DELETE FROM ledger_transaction"])
+def test_transactions_and_entries_are_append_only(fan, sql):
+    give_coins(fan, 10)
+    with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as c:
+        c.execute(sql)
+    assert Entry.objects.count() == 2
+
+
+def test_a_reversal_is_a_new_transaction(fan):
+    coins = give_coins(fan, 10)
+    sink = platform_account(AccountKind.COINS_SPENT, COIN)
+    txn = post(Posting(key="g", kind="gift", legs=[Leg(coins, -4), Leg(sink, 4)]))
+    undo = reverse(original=txn, key="g:reversed")
+    assert undo.pk != txn.pk
+    coins.refresh_from_db()
+    assert coins.balance == 10
+    assert Transaction.objects.count() == 3
+
+
+def test_income_goes_to_pending_with_a_hold_then_becomes_available(creator):
+    inflow = platform_account(AccountKind.PROVIDER_INFLOW, "USD")
+    creator_income(key="tip:1:captured", kind="tip", owner=creator, amount=Money(950, "USD"),
+                   source_legs=[Leg(inflow, -950)], hold_days=7)
+    assert selectors.wallet(creator)["cash"] == [
+        {"currency": "USD", "pending": 950, "available": 0, "in_payout": 0, "debt": 0}]
+    hold = Hold.objects.get()
+    assert holds_release_due(now=hold.release_at - timedelta(seconds=1)) == 0
+    assert holds_release_due(now=hold.release_at) == 1
+    assert holds_release_due(now=hold.release_at) == 0  # idempotent
+    assert selectors.wallet(creator)["cash"][0]["available"] == 950
+    assert selectors.wallet(creator)["cash"][0]["pending"] == 0
+
+
+def test_a_take_beyond_the_balance_becomes_explicit_debt_netted_from_the_next_income(creator):
+    inflow = platform_account(AccountKind.PROVIDER_INFLOW, "USD")
+    give_available_cash(creator, 300)
+    # A refund of 1,000 after most money was withdrawn: 300 from available, 700 debt
+    creator_cash_take(key="tip:1:refund", kind="tip_refund", owner=creator, amount=Money(1000, "USD"),
+                      sink_legs=[Leg(inflow, 1000)])
+    assert selectors.wallet(creator)["cash"][0] == {
+        "currency": "USD", "pending": 0, "available": 0, "in_payout": 0, "debt": 700}
+    # The next income pays the debt first; only the rest is pending
+    creator_income(key="tip:2:captured", kind="tip", owner=creator, amount=Money(1000, "USD"),
+                   source_legs=[Leg(inflow, -1000)])
+    assert selectors.wallet(creator)["cash"][0] == {
+        "currency": "USD", "pending": 300, "available": 0, "in_payout": 0, "debt": 0}
+    assert Hold.objects.get().amount == 300
+
+
+def test_refunding_pending_money_cancels_its_own_hold_not_anothers(creator):
+    inflow = platform_account(AccountKind.PROVIDER_INFLOW, "USD")
+    t1 = creator_income(key="tip:a", kind="tip", owner=creator, amount=Money(1000, "USD"),
+                        source_legs=[Leg(inflow, -1000)], hold_days=1)
+    creator_income(key="tip:b", kind="tip", owner=creator, amount=Money(1000, "USD"),
+                   source_legs=[Leg(inflow, -1000)], hold_days=5)
+    creator_cash_take(key="tip:a:refund", kind="tip_refund", owner=creator, amount=Money(1000, "USD"),
+                      sink_legs=[Leg(inflow, 1000)], hold_transaction=t1)
+    # Day 2: tip a's hold is cancelled, tip b's money must stay pending
+    holds_release_due(now=timezone.now() + timedelta(days=2))
+    assert selectors.wallet(creator)["cash"][0]["available"] == 0
+    assert selectors.wallet(creator)["cash"][0]["pending"] == 1000
+    holds_release_due(now=timezone.now() + timedelta(days=6))
+    assert selectors.wallet(creator)["cash"][0]["available"] == 1000
+
+
+def test_bulk_posting_is_all_or_nothing_and_skips_posted_keys(fan, creator, nothing_changed):
+    coins = give_coins(fan, 100)
+    diamonds = account_for(creator, AccountKind.DIAMONDS, DIAMOND)
+    spent = platform_account(AccountKind.COINS_SPENT, COIN)
+    issued = platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND)
+
+    def gift(i, n):
+        return Posting(key=f"bulk:{i}", kind="gift",
+                       legs=[Leg(coins, -n), Leg(spent, n), Leg(issued, -n), Leg(diamonds, n)])
+
+    assert post_many([gift(i, 10) for i in range(5)]) == 5
+    assert post_many([gift(i, 10) for i in range(5)]) == 0  # already posted
+    with nothing_changed(), pytest.raises(InsufficientFunds):
+        post_many([gift(i, 10) for i in range(5, 11)])  # 60 > the 50 coins left
+    coins.refresh_from_db()
+    diamonds.refresh_from_db()
+    assert (coins.balance, diamonds.balance) == (50, 50)
+    with pytest.raises(LedgerError):
+        post_many([gift(20, 1), gift(20, 1)])
+
+
+def test_owner_and_platform_account_kinds_cannot_be_confused(fan):
+    with pytest.raises(LedgerError):
+        platform_account(AccountKind.COINS, COIN)
+    with pytest.raises(LedgerError):
+        account_for(fan, AccountKind.COINS_SPENT, COIN)
+    with pytest.raises(LedgerError):
+        account_for(fan, AccountKind.COINS, "DOGE")
+    assert Account.objects.count() == 0
