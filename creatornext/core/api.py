@@ -107,6 +107,8 @@ class Pagination(CursorPagination):
 
     def decode_cursor(self, request):
         # A malformed cursor is bad input (400), not a missing resource (DRF says 404).
+        if request.query_params.get(self.cursor_query_param) == "":
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
         try:
             return super().decode_cursor(request)
         except exceptions.NotFound as exc:

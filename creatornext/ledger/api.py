@@ -61,6 +61,8 @@ class StatementApi(APIView):
     renderer_classes = [renderers.JSONRenderer, StatementCSVRenderer]
 
     def perform_content_negotiation(self, request, force=False):
+        if request.query_params.get("format", "json") not in ("json", "csv"):
+            raise exceptions.ValidationError({"format": ["Choose json or csv."]})
         try:
             return super().perform_content_negotiation(request, force)
         except Http404 as exc:  # DRF's answer to an unknown ?format=

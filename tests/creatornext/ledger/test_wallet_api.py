@@ -68,3 +68,11 @@ def test_statement_as_csv():
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [(r["amount"], r["balance_after"]) for r in rows] == [("5", "15")]
     assert 'rel="next"' in response["Link"]
+
+
+@pytest.mark.parametrize("query", ["format=", "format=xml", "cursor=", "cursor=garbage"])
+def test_bad_statement_parameters_are_400_in_json(query):
+    response = api_client(make_user("me")).get(f"/api/v1/wallet/statement/?{query}")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "invalid"
