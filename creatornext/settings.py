@@ -176,8 +176,6 @@ CELERY_BEAT_SCHEDULE = {
 # Idempotency keys are kept at least this long (API.md: ≥ 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)
 MIN_SIGNUP_AGE = env.int("MIN_SIGNUP_AGE", default=13)
-# Days incoming cash stays pending before it becomes available (PRODUCT.md §5).
-LEDGER_HOLD_DAYS = env.int("LEDGER_HOLD_DAYS", default=7)
 
 # --- Email -------------------------------------------------------------------------------------
 # EMAIL_URL: smtp+tls://user:pass@host:587, consolemail://, filemail:///path (default: var/mail).

@@ -70,3 +70,18 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+class Setting(models.Model):
+    """A staff-editable platform number (a limit, a rate, a period). Definitions and defaults live
+    in code (``creatornext.core.config.register``); a row exists once staff look at or change it.
+    Every change is an audit event; records made under a setting store the value they used."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    value = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from creatornext.core import config
+from creatornext.ledger.config import HOLD_DAYS
 from creatornext.ledger.models import (
     COIN,
     DIAMOND,
@@ -320,7 +321,8 @@ def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_leg
         txn, created = post_once(Posting(key=key, kind=kind, legs=legs, ref=ref, memo=memo,
                                          metadata={**(metadata or {}), "netted_debt": to_debt}))
         if created and to_pending:
-            days = settings.LEDGER_HOLD_DAYS if hold_days is None else hold_days
+            # The hold stores its release time: a later change of the setting never moves it.
+            days = config.get(HOLD_DAYS) if hold_days is None else hold_days
             Hold.objects.create(owner=owner, currency=currency, amount=to_pending, transaction=txn,
                                 release_at=txn.created_at + timedelta(days=days))
     return txn

@@ -1,0 +1,79 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from creatornext.core import config
+from creatornext.core.models import Heartbeat, OutboundEmail, Setting
+
+
+class SettingForm(forms.ModelForm):
+    reason = forms.CharField(max_length=500, help_text="Why (kept in the audit log).")
+
+    class Meta:
+        model = Setting
+        fields = ["value"]
+
+    def clean_value(self):
+        definition = config.REGISTRY.get(self.instance.key)
+        if definition is None:
+            raise ValidationError("This setting is no longer used.")
+        return definition.validate(self.cleaned_data["value"])
+
+
+@admin.register(Setting)
+class SettingAdmin(admin.ModelAdmin):
+    form = SettingForm
+    list_display = ("key", "value", "default", "help", "updated_at", "updated_by")
+    search_fields = ("key",)
+    readonly_fields = ("key", "default", "help", "updated_at", "updated_by")
+    fields = ("key", "help", "default", "value", "reason", "updated_at", "updated_by")
+
+    @admin.display(description="default")
+    def default(self, obj):
+        definition = config.REGISTRY.get(obj.key)
+        return definition.default if definition else "—"
+
+    @admin.display(description="what it is")
+    def help(self, obj):
+        definition = config.REGISTRY.get(obj.key)
+        return definition.help if definition else "(no longer used)"
+
+    def changelist_view(self, request, extra_context=None):
+        config.ensure_rows()
+        return super().changelist_view(request, extra_context)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Through the service: validated, audited, cache cleared.
+        config.set_value(definition=config.REGISTRY[obj.key], value=form.cleaned_data["value"],
+                         actor=request.user, reason=form.cleaned_data["reason"])
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("source", "last_seen", "count")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "template", "subject", "status", "attempts", "sent_at")
+    list_filter = ("status", "template")
+    search_fields = ("subject", "to")
+    readonly_fields = [f.name for f in OutboundEmail._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

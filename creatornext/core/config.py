@@ -1,0 +1,100 @@
+"""Staff-editable settings: every number in PRODUCT.md that staff may change without a deploy.
+
+    HOLD_DAYS = config.register("ledger.hold_days", 7, "Days income stays pending", minimum=0)
+    config.get(HOLD_DAYS)  # → 7, or what staff set in the admin
+
+Apps register their settings at import time (in a ``config.py`` of their own, imported by the
+app's ``ready``). Values are whole numbers or booleans (money in minor units; rates as
+numerator/denominator pairs of whole numbers), never floats. Reads are cached for a short time in
+the shared cache and the cache is cleared on change; every change is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from creatornext.core.models import Setting
+
+CACHE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SettingDef:
+    key: str
+    default: Any
+    help: str
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def validate(self, value: Any) -> Any:
+        if isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise ValidationError(f"{self.key} is true or false.")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"{self.key} is a whole number.")
+        if self.minimum is not None and value < self.minimum:
+            raise ValidationError(f"{self.key} must be at least {self.minimum}.")
+        if self.maximum is not None and value > self.maximum:
+            raise ValidationError(f"{self.key} must be at most {self.maximum}.")
+        return value
+
+
+REGISTRY: dict[str, SettingDef] = {}
+
+
+def register(key: str, default: Any, help: str, *, minimum: int | None = None,
+             maximum: int | None = None) -> SettingDef:
+    definition = SettingDef(key, default, help, minimum, maximum)
+    definition.validate(default)
+    existing = REGISTRY.get(key)
+    if existing is not None and existing != definition:
+        raise ValueError(f"Setting {key} registered twice with different definitions.")
+    REGISTRY[key] = definition
+    return definition
+
+
+def _cache_key(key: str) -> str:
+    return f"config:{key}"
+
+
+def get(definition: SettingDef) -> Any:
+    cached = cache.get(_cache_key(definition.key))
+    if cached is not None:
+        return cached
+    row = Setting.objects.filter(key=definition.key).values_list("value", flat=True).first()
+    value = definition.default if row is None else row
+    cache.set(_cache_key(definition.key), value, CACHE_SECONDS)
+    return value
+
+
+def set_value(*, definition: SettingDef, value: Any, actor: Any, reason: str = "") -> Setting:
+    """Change a setting (validated, audited). Takes effect for new records at once."""
+    from creatornext.audit.services import audit_record
+
+    value = definition.validate(value)
+    with transaction.atomic():
+        row = Setting.objects.select_for_update().filter(key=definition.key).first()
+        before = definition.default if row is None else row.value
+        row, _ = Setting.objects.update_or_create(key=definition.key,
+                                                  defaults={"value": value, "updated_by": actor})
+        audit_record(actor=actor, action="setting.changed", obj=row, before={"value": before},
+                     after={"value": value}, reason=reason)
+        # Now (this transaction reads its own write) and after commit (a reader may have cached
+        # the old value in between).
+        cache.delete(_cache_key(definition.key))
+        transaction.on_commit(lambda: cache.delete(_cache_key(definition.key)))
+    return row
+
+
+def ensure_rows() -> None:
+    """One row per registered setting, holding its default, so staff see them all in the admin."""
+    existing = set(Setting.objects.values_list("key", flat=True))
+    Setting.objects.bulk_create(
+        [Setting(key=d.key, value=d.default) for k, d in REGISTRY.items() if k not in existing],
+        ignore_conflicts=True)
