@@ -194,6 +194,41 @@ def _apply_balance(account: Account, delta: int) -> int:
     return row[0]
 
 
+def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | None]:
+    """Each leg's account balance right after it: the final balance walked back over later legs."""
+    running = dict(finals)
+    after: list[int | None] = [None] * len(legs)
+    for i in range(len(legs) - 1, -1, -1):
+        pk = legs[i].account.pk
+        if pk in running:
+            after[i] = running[pk]
+            running[pk] -= legs[i].amount
+    return after
+
+
+def _apply_hot(account: Account, delta: int, legs: Sequence[Leg], txn_id: int, now: datetime) -> None:
+    """Update a contended balance and insert its entries in one statement (PostgreSQL)."""
+    condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
+    qn = connection.ops.quote_name
+    later = [sum(leg.amount for leg in legs[i + 1:]) for i in range(len(legs))]
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s::timestamptz)"] * len(legs))
+    params: list[Any] = [delta, account.pk, *([delta] if needs_param else [])]
+    for leg, rest in zip(legs, later, strict=True):
+        params += [txn_id, account.pk, account.asset, account.owner_id, leg.amount, rest, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH acct AS (UPDATE {qn(Account._meta.db_table)} SET balance = balance + %s "  # noqa: S608
+            f"WHERE id = %s{condition} RETURNING balance) "
+            f"INSERT INTO {qn(Entry._meta.db_table)} "
+            "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
+            "SELECT v.t, v.a, v.asset, v.o, v.amount, acct.balance - v.later, v.created_at "
+            f"FROM acct, (VALUES {rows}) AS v(t, a, asset, o, amount, later, created_at)",
+            params,
+        )
+        if cursor.rowcount == 0:
+            raise InsufficientFunds(account)
+
+
 def lock_order(accounts: Iterable[Account]) -> list[Account]:
     unique = {a.pk: a for a in accounts if a.balance is not None}
     return sorted(unique.values(), key=lambda a: (a.lock_rank, a.pk))
@@ -215,24 +250,22 @@ def post_once(posting: Posting) -> tuple[Transaction, bool]:
         deltas: dict[int, int] = defaultdict(int)
         for leg in posting.legs:
             deltas[leg.account.pk] += leg.amount
-        balances: dict[int, int] = {}
-        for account in lock_order(leg.account for leg in posting.legs):
-            if deltas[account.pk]:
-                balances[account.pk] = _apply_balance(account, deltas[account.pk])
-        # balance_after: the final balance, walked back over later legs of the same account.
-        running = dict(balances)
-        after: list[int | None] = [None] * len(posting.legs)
-        for i in range(len(posting.legs) - 1, -1, -1):
-            leg = posting.legs[i]
-            if leg.account.pk in running:
-                after[i] = running[leg.account.pk]
-                running[leg.account.pk] -= leg.amount
+        ordered = [a for a in lock_order(leg.account for leg in posting.legs) if deltas[a.pk]]
+        # Hot (creator-side) accounts are written last, each in one statement with its entries,
+        # so their row lock is held only for that statement and the commit (0005-hot-accounts).
+        hot = [a for a in ordered if a.lock_rank > 0] if connection.vendor == "postgresql" else []
+        balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in ordered if a not in hot}
+        hot_ids = {a.pk for a in hot}
+        after = _balances_after(posting.legs, balances)
         Entry.objects.bulk_create([
             Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
                   owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
                   created_at=now)
-            for i, leg in enumerate(posting.legs)
+            for i, leg in enumerate(posting.legs) if leg.account.pk not in hot_ids
         ])
+        for account in hot:
+            _apply_hot(account, deltas[account.pk],
+                       [leg for leg in posting.legs if leg.account.pk == account.pk], txn_id, now)
         return Transaction(pk=txn_id, key=posting.key, kind=posting.kind, ref=posting.ref,
                            memo=posting.memo, metadata=posting.metadata, created_at=now), True
 
