@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "creatornext.audit",
     "creatornext.core",
     "creatornext.ledger",
+    "creatornext.payments",
     "creatornext.site",
 ]
 
@@ -166,6 +167,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "creatornext.ledger.tasks.holds_release_due",
         "schedule": 300.0,
     },
+    "payments-webhook-retry": {
+        "task": "creatornext.payments.tasks.webhook_events_retry_due",
+        "schedule": 60.0,
+    },
     "heartbeat": {
         "task": "creatornext.core.tasks.record_heartbeat",
         "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
@@ -176,6 +181,21 @@ CELERY_BEAT_SCHEDULE = {
 # Idempotency keys are kept at least this long (API.md: ≥ 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)
 MIN_SIGNUP_AGE = env.int("MIN_SIGNUP_AGE", default=13)
+
+# --- Payments (Stripe) -------------------------------------------------------------------------
+# Development and tests talk to the local fake (creatornext/payments/fake_stripe.py), which `make
+# run` starts on STRIPE_API_BASE's port; production sets the real keys and base.
+STRIPE_FAKE = env.bool("STRIPE_FAKE", default=DEV)
+STRIPE_API_BASE = env.str("STRIPE_API_BASE",
+                          default="http://127.0.0.1:8420" if STRIPE_FAKE else "https://api.stripe.com")
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_creatornext_local" if STRIPE_FAKE else "")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY",
+                                 default="pk_test_creatornext_local" if STRIPE_FAKE else "")
+# Two secrets are accepted while the endpoint secret is rotated.
+STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS",
+                                  default=["whsec_creatornext_local"] if STRIPE_FAKE else [])
+# Stripe.js must load from Stripe in production; the fake serves a stand-in.
+STRIPE_JS_URL = f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_FAKE else "https://js.stripe.com/v3/"
 
 # --- Email -------------------------------------------------------------------------------------
 # EMAIL_URL: smtp+tls://user:pass@host:587, consolemail://, filemail:///path (default: var/mail).

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from creatornext.core.views import healthz
+from creatornext.payments.webhooks import StripeWebhookView
 from creatornext.site import views as site_views
 
 api_v1 = [
@@ -15,6 +16,7 @@ api_v1 = [
 urlpatterns = [
     path("", site_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("webhooks/", include(([path("stripe/", StripeWebhookView.as_view(), name="stripe")], "webhooks"))),
     path("accounts/", include("creatornext.accounts.page_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

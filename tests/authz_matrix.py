@@ -76,6 +76,8 @@ MATRIX: dict[str, Entry] = {
         cells={"POST": only({"brand_member": 201}, default=404)},
         kwargs=lambda w: {"brand_id": w.objects["brand_member_brand"].pk},
         body=lambda w, m, role: {"username": "fan", "role": "manager"}),
+    # --- payments: the provider's webhook; every caller without a valid signature gets 400 ---
+    "webhooks:stripe": Entry(cells={"POST": _all(400)}),
     # --- ledger ---
     "api:wallet": Entry(cells={"GET": every(200)}),
     "api:wallet-statement": Entry(cells={"GET": every(200)}),

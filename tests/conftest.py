@@ -12,6 +12,7 @@ from creatornext.celery import app as celery_app
 from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import Account
 from tests.support import state
+from tests.support.stripe import free_port, start_fake_stripe
 
 # Every refused action must also leave every ledger balance as it was.
 state.register_probe("ledger_balances", lambda: dict(
@@ -81,3 +82,16 @@ def _ledger_stays_consistent(request):
     yield
     problems = ledger_check()
     assert not problems, "ledger_check after the test:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def fake_stripe():
+    """localstripe launched by our own launcher, on a free loopback port, for the whole session."""
+    port = free_port()
+    proc = start_fake_stripe(port)
+    old = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{port}"
+    yield settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = old
+    proc.terminate()
+    proc.wait(timeout=10)

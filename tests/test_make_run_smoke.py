@@ -68,8 +68,9 @@ def test_make_run_serves_the_platform_and_runs_worker_and_beat(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CREATORNEXT_DEV",
                         "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    stripe_port = _free_port()
     env.update(PORT=str(port), CREATORNEXT_VAR_DIR=str(tmp_path / "var"),
-               HEARTBEAT_INTERVAL_SECONDS="2")
+               HEARTBEAT_INTERVAL_SECONDS="2", STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}")
     log = tmp_path / "make-run.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=REPO, env=env,
@@ -85,6 +86,10 @@ def test_make_run_serves_the_platform_and_runs_worker_and_beat(tmp_path):
         assert "Database: sqlite3" in printed and "embedded filesystem" in printed
         assert re.search(r"staff\s+demo_staff / \S+", printed), printed[-2000:]
         assert (tmp_path / "var" / "db.sqlite3").exists()
+
+        # Payments in test mode: the local fake Stripe is up, on loopback, with its Stripe.js stand-in
+        assert f"local fake at http://127.0.0.1:{stripe_port}" in printed
+        assert _get(f"http://127.0.0.1:{stripe_port}/js.stripe.com/v3/")[0] == 200
 
         # Pages, schema and docs
         status, html = _get(f"{base}/")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -51,6 +52,13 @@ class Command(BaseCommand):
             Service("beat", [os.path.join(bindir, "celery"), "-A", "creatornext", "beat",
                              "--loglevel", "INFO", "--pidfile="]),
         ]
+        if settings.STRIPE_FAKE:
+            # Test-mode payments against the local fake Stripe, which posts its webhooks to us.
+            fake_port = urlsplit(settings.STRIPE_API_BASE).port or 8420
+            services.insert(0, Service("stripe", [
+                sys.executable, "-m", "creatornext.payments.fake_stripe", "--port", str(fake_port),
+                "--webhook-url", f"http://{host}:{port}/webhooks/stripe/",
+                "--webhook-secret", settings.STRIPE_WEBHOOK_SECRETS[0]]))
         stopping = False
 
         def stop(signum, frame):
@@ -84,6 +92,9 @@ class Command(BaseCommand):
             f"  Creator Next is running at http://{host}:{port}/",
             f"  API docs: http://{host}:{port}/api/docs/   health: http://{host}:{port}/healthz",
             f"  Database: {database}   Celery broker: {broker}",
+            "  Payments: " + (f"Stripe test mode against the local fake at {settings.STRIPE_API_BASE}"
+                              " (card pm_card_visa; 3-D Secure 4000002500003155)"
+                              if settings.STRIPE_FAKE else f"Stripe at {settings.STRIPE_API_BASE}"),
         ]
         lines += self._demo_logins()
         lines += ["  Press Ctrl-C to stop web, worker and beat.", "=" * 64, ""]

@@ -1,0 +1,209 @@
+"""Payments: create, confirm, follow, refund — and tell the feature that asked, exactly once.
+
+Feature apps register handlers for their purpose at start-up (``register_purpose``). A handler
+runs inside the transaction that moves the payment to the new state, with the payment row locked,
+so whichever arrives first — the confirmation response or the webhook — applies the change and
+the other finds it done. States only move forward:
+
+    created → requires_action → processing → succeeded → refunded / disputed
+                                           ↘ failed / canceled
+
+A later event that arrives first (a refund before the success it implies) applies the steps it
+implies in order, so every order of events ends in the same state with the same ledger effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from creatornext.money import Money
+from creatornext.payments import provider
+from creatornext.payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund
+
+S = PaymentStatus
+RANK = {S.CREATED: 0, S.REQUIRES_ACTION: 1, S.PROCESSING: 2, S.SUCCEEDED: 3, S.FAILED: 3,
+        S.CANCELED: 3, S.REFUNDED: 4, S.DISPUTED: 4}
+
+
+@dataclass(frozen=True)
+class PurposeHandlers:
+    """What a feature app does when its payment changes state. Each runs once per transition,
+    inside the transition's transaction; each must itself be idempotent (ledger keys)."""
+
+    on_succeeded: Callable[[Payment], None]
+    on_failed: Callable[[Payment], None] | None = None
+    on_refunded: Callable[[Payment, int], None] | None = None  # amount refunded now
+    on_dispute_created: Callable[[Payment], None] | None = None
+    on_dispute_closed: Callable[[Payment, bool], None] | None = None  # won?
+
+
+_HANDLERS: dict[str, PurposeHandlers] = {}
+
+
+def register_purpose(purpose: str, handlers: PurposeHandlers) -> None:
+    _HANDLERS[purpose] = handlers
+
+
+def handlers_for(purpose: str) -> PurposeHandlers:
+    try:
+        return _HANDLERS[purpose]
+    except KeyError:
+        raise LookupError(f"No payment handlers registered for purpose {purpose!r}.") from None
+
+
+# --- creating ----------------------------------------------------------------------------------
+def payment_create(*, purpose: str, ref: str, payer: Any, amount: Money, payment_method: str,
+                   metadata: dict[str, Any] | None = None) -> Payment:
+    """Charge ``payer`` now. The row is committed before the provider call; the outcome is applied
+    through the same transition path as webhooks. A decline is a *failed* payment, not an error."""
+    handlers_for(purpose)  # refuse unknown purposes before any money moves
+    payment = Payment.objects.create(purpose=purpose, ref=ref, payer=payer, amount=amount.amount,
+                                     currency=amount.currency, metadata=metadata or {})
+    return payment_confirm(payment=payment, payment_method=payment_method)
+
+
+def payment_confirm(*, payment: Payment, payment_method: str) -> Payment:
+    result = provider.create_payment(payment, payment_method)
+    return apply_provider_state(payment_id=payment.pk, result=result, source="confirm")
+
+
+def payment_refresh(*, payment: Payment) -> Payment:
+    """Ask the provider for the current state (after the payer authenticated, for example)."""
+    if not payment.provider_id:
+        return payment
+    return apply_provider_state(payment_id=payment.pk, result=provider.retrieve_payment(payment),
+                                source="refresh")
+
+
+# --- transitions -------------------------------------------------------------------------------
+def _move(payment: Payment, to: str, source: str) -> None:
+    PaymentStatusChange.objects.create(payment=payment, from_status=payment.status, to_status=to,
+                                       source=source[:60])
+    payment.status = to
+
+
+def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, source: str) -> Payment:
+    """Apply what the provider says about a payment; idempotent, and safe in any order."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if result.id and not payment.provider_id:
+            payment.provider_id = result.id
+        if result.client_secret and not payment.client_secret:
+            payment.client_secret = result.client_secret
+        if result.charge_id and not payment.charge_id:
+            payment.charge_id = result.charge_id
+        if result.status == S.SUCCEEDED:
+            _succeed(payment, fee=result.fee, source=source)
+        elif result.status == S.FAILED and RANK[S(payment.status)] < RANK[S.SUCCEEDED]:
+            payment.failure_code = result.failure_code[:100]
+            payment.failure_message = result.failure_message[:255]
+            _move(payment, S.FAILED, source)
+            if (on_failed := handlers_for(payment.purpose).on_failed) is not None:
+                on_failed(payment)
+        elif result.status == S.CANCELED and RANK[S(payment.status)] < RANK[S.SUCCEEDED]:
+            _move(payment, S.CANCELED, source)
+            if (on_failed := handlers_for(payment.purpose).on_failed) is not None:
+                on_failed(payment)
+        elif result.status in (S.REQUIRES_ACTION, S.PROCESSING) and \
+                RANK[S(result.status)] > RANK[S(payment.status)]:
+            _move(payment, result.status, source)
+        payment.save()
+    return payment
+
+
+def _succeed(payment: Payment, *, fee: int | None, source: str) -> None:
+    """created/requires_action/processing → succeeded, once, with the fee; the handler credits."""
+    if RANK[S(payment.status)] >= RANK[S.SUCCEEDED]:
+        if payment.fee is None and fee is not None:
+            payment.fee = fee
+        return
+    if payment.status in (S.FAILED, S.CANCELED):
+        return
+    if fee is None and payment.charge_id:
+        fee = provider.fee_for_charge(payment.charge_id)
+    payment.fee = fee if fee is not None else 0
+    _move(payment, S.SUCCEEDED, source)
+    payment.save()
+    handlers_for(payment.purpose).on_succeeded(payment)
+
+
+def apply_refunded(*, payment_id: int, refunded_total: int, source: str, fee: int | None = None) -> Payment:
+    """The provider says ``refunded_total`` of the payment has been refunded (cumulative)."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status in (S.FAILED, S.CANCELED):
+            return payment
+        _succeed(payment, fee=fee, source=source)  # a refund implies the charge succeeded
+        newly = min(refunded_total, payment.amount) - payment.refunded_amount
+        if newly > 0:
+            payment.refunded_amount += newly
+            if payment.refunded_amount == payment.amount and payment.status != S.REFUNDED:
+                _move(payment, S.REFUNDED, source)
+            payment.save()
+            if (on_refunded := handlers_for(payment.purpose).on_refunded) is not None:
+                on_refunded(payment, newly)
+    return payment
+
+
+def apply_dispute(*, payment_id: int, dispute_id: str, closed_status: str | None, source: str,
+                  fee: int | None = None) -> Payment:
+    """A chargeback opened (``closed_status`` None) or closed ("won"/"lost")."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status in (S.FAILED, S.CANCELED):
+            return payment
+        _succeed(payment, fee=fee, source=source)  # a dispute implies the charge succeeded
+        handlers = handlers_for(payment.purpose)
+        if not payment.dispute_id:
+            payment.dispute_id = dispute_id
+            # A fully refunded payment stays "refunded" (whichever event came first), so every
+            # order of events ends in the same state.
+            if payment.status not in (S.DISPUTED, S.REFUNDED):
+                _move(payment, S.DISPUTED, source)
+            payment.save()
+            if handlers.on_dispute_created is not None:
+                handlers.on_dispute_created(payment)
+        if closed_status in ("won", "lost") and not payment.metadata.get("dispute_closed"):
+            payment.metadata = {**payment.metadata, "dispute_closed": closed_status}
+            payment.save()
+            if handlers.on_dispute_closed is not None:
+                handlers.on_dispute_closed(payment, closed_status == "won")
+    return payment
+
+
+# --- refunds -----------------------------------------------------------------------------------
+class RefundRefused(Exception):
+    pass
+
+
+def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
+                   amount: int | None = None) -> Refund:
+    """Refund (by default all that is left of) a succeeded payment through the provider.
+
+    The refund row is committed before the provider call (its id is the provider idempotency
+    key); the ledger effect comes from the same ``apply_refunded`` path as the webhook."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status not in (S.SUCCEEDED, S.DISPUTED) or locked.refunded_amount >= locked.amount:
+            raise RefundRefused(f"A {locked.status} payment cannot be refunded.")
+        left = locked.amount - locked.refunded_amount - sum(
+            r.amount for r in locked.refunds.filter(status=Refund.Status.PENDING))
+        amount = left if amount is None else amount
+        if not 0 < amount <= left:
+            raise RefundRefused(f"Refund must be between 1 and {left} (minor units).")
+        refund = Refund.objects.create(payment=locked, amount=amount, requested_by=actor, reason=reason)
+    result = provider.refund(refund)
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        refund.provider_id = result.id
+        refund.status = Refund.Status.FAILED if result.status == "failed" else Refund.Status.SUCCEEDED
+        refund.save()
+        if refund.status == Refund.Status.SUCCEEDED:
+            total = sum(r.amount for r in refund.payment.refunds.filter(status=Refund.Status.SUCCEEDED))
+            apply_refunded(payment_id=refund.payment_id, refunded_total=max(total, 0),
+                           source=f"refund:{refund.pk}")
+    return refund

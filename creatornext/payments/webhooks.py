@@ -1,0 +1,171 @@
+"""Provider webhooks: verify, store once by event id, process idempotently until it succeeds.
+
+``POST /webhooks/stripe/``: the signature is checked against every configured endpoint secret (two
+during a rotation) with a 300-second timestamp tolerance; anything unverified is answered 400 and
+changes nothing. A verified event is stored (unique by id) and answered 200 at once; a Celery task
+applies it after commit. A failing handler leaves the event ``failed`` with its error and a next
+attempt time; the sweeper retries it with backoff until it succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from creatornext.core.api import error_body
+from creatornext.payments import services
+from creatornext.payments.models import Payment, WebhookEvent
+from creatornext.payments.provider import ProviderPayment
+
+log = logging.getLogger(__name__)
+TOLERANCE_SECONDS = 300
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def verify(payload: bytes, signature: str) -> dict[str, Any] | None:
+    """The event if any configured secret verifies it, else None."""
+    for secret in settings.STRIPE_WEBHOOK_SECRETS:
+        try:
+            stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret,
+                                                  tolerance=TOLERANCE_SECONDS)
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+            continue
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return None
+        return event if isinstance(event, dict) and event.get("id") and event.get("type") else None
+    return None
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # authenticated by its signature instead
+class StripeWebhookView(View):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> JsonResponse:
+        event = verify(request.body, request.headers.get("Stripe-Signature", ""))
+        if event is None:
+            return JsonResponse(error_body("invalid_signature", "The webhook signature is not valid."),
+                                status=400)
+        stored, created = webhook_event_store(event)
+        return JsonResponse({"received": True, "duplicate": not created, "status": stored.status})
+
+
+def webhook_event_store(event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
+    try:
+        with transaction.atomic():
+            stored = WebhookEvent.objects.create(event_id=event["id"], type=event["type"],
+                                                 payload=event)
+            from creatornext.payments.tasks import process_webhook_event
+
+            transaction.on_commit(lambda: process_webhook_event.delay(stored.pk))
+            return stored, True
+    except IntegrityError:
+        return WebhookEvent.objects.get(event_id=event["id"]), False
+
+
+# --- processing --------------------------------------------------------------------------------
+def _payment_for(obj: dict[str, Any]) -> Payment | None:
+    metadata = obj.get("metadata") or {}
+    if metadata.get("payment_id", "").isdigit():
+        found = Payment.objects.filter(pk=int(metadata["payment_id"])).first()
+        if found is not None:
+            return found
+    for field, column in (("payment_intent", "provider_id"), ("id", "provider_id"),
+                          ("charge", "charge_id"), ("id", "charge_id")):
+        value = obj.get(field)
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, str) and value:
+            found = Payment.objects.filter(**{column: value}).first()
+            if found is not None:
+                return found
+    return None
+
+
+def _fee(obj: dict[str, Any]) -> int | None:
+    txn = obj.get("balance_transaction")
+    return int(txn["fee"]) if isinstance(txn, dict) and "fee" in txn else None
+
+
+def _apply(event: dict[str, Any]) -> bool:
+    """Apply one event; False when it is not ours to handle (ignored)."""
+    kind = event["type"]
+    obj = event.get("data", {}).get("object", {}) or {}
+    payment = _payment_for(obj)
+    if payment is None:
+        return False
+    source = f"webhook:{event['id']}"
+    if kind == "payment_intent.succeeded":
+        charge = obj.get("latest_charge") or ((obj.get("charges") or {}).get("data") or [{}])[0]
+        charge_id = charge if isinstance(charge, str) else (charge or {}).get("id", "")
+        services.apply_provider_state(payment_id=payment.pk, source=source, result=ProviderPayment(
+            id=obj.get("id", ""), status="succeeded", charge_id=charge_id or "",
+            fee=_fee(charge) if isinstance(charge, dict) else None))
+    elif kind == "payment_intent.payment_failed":
+        error = obj.get("last_payment_error") or {}
+        services.apply_provider_state(payment_id=payment.pk, source=source, result=ProviderPayment(
+            id=obj.get("id", ""), status="failed", failure_code=error.get("code") or "payment_failed",
+            failure_message=error.get("message") or ""))
+    elif kind == "payment_intent.canceled":
+        services.apply_provider_state(payment_id=payment.pk, source=source,
+                                      result=ProviderPayment(id=obj.get("id", ""), status="canceled"))
+    elif kind == "charge.refunded":
+        services.apply_refunded(payment_id=payment.pk, refunded_total=int(obj.get("amount_refunded", 0)),
+                                source=source, fee=_fee(obj))
+    elif kind in ("charge.dispute.created", "charge.dispute.closed"):
+        closed = obj.get("status") if kind == "charge.dispute.closed" else None
+        services.apply_dispute(payment_id=payment.pk, dispute_id=obj.get("id", ""),
+                               closed_status=closed, source=source)
+    else:
+        return False
+    return True
+
+
+def webhook_event_process(*, event_pk: int) -> WebhookEvent:
+    """Process a stored event; safe to call any number of times, concurrently too."""
+    with transaction.atomic():
+        stored = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+        if stored.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
+            return stored
+        stored.attempts += 1
+        try:
+            with transaction.atomic():
+                handled = _apply(stored.payload)
+        except Exception as exc:
+            log.exception("Webhook event %s failed (attempt %s)", stored.event_id, stored.attempts)
+            stored.status = WebhookEvent.Status.FAILED
+            stored.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            backoff = min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** min(stored.attempts, 12)))
+            stored.next_attempt_at = timezone.now() + backoff
+        else:
+            stored.status = WebhookEvent.Status.PROCESSED if handled else WebhookEvent.Status.IGNORED
+            stored.processed_at = timezone.now()
+            stored.last_error = ""
+            stored.next_attempt_at = None
+        stored.save()
+    return stored
+
+
+def webhook_events_retry_due(*, now=None, limit: int = 200) -> int:
+    """Sweeper: events that failed (or were stored but never processed, e.g. the worker died)."""
+    now = now or timezone.now()
+    stale = now - timedelta(minutes=5)
+    due = list(WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED, next_attempt_at__lte=now)
+               .values_list("pk", flat=True)[:limit])
+    due += list(WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING, received_at__lte=stale)
+                .values_list("pk", flat=True)[:limit])
+    for pk in due:
+        webhook_event_process(event_pk=pk)
+    return len(due)
