@@ -64,5 +64,10 @@ lint: install
 	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
 	  else echo "docker-compose not installed: docker-compose.yml not validated (apt-get install docker-compose)"; fi
 
+# Benchmarks (bench/README.md): every workload, or WORKLOAD=name; BENCH_ARGS passes options
+# (e.g. BENCH_ARGS="--reps 5"). Results are appended to docs/benchmarks.md.
+bench: install
+	$(BIN)/python -m bench $(WORKLOAD) $(BENCH_ARGS)
+
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache

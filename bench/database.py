@@ -1,0 +1,187 @@
+"""The harness's own PostgreSQL databases: create, migrate, fill fast, drop.
+
+Names are ``creatornext_bench_<pid>`` (+ ``_tpl`` for the migrated template), so a database left
+by a harness that was killed with SIGKILL is recognised and dropped by the next run, while a
+harness that is still running (someone else's) keeps its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+
+PREFIX = "creatornext_bench_"
+_NAME = re.compile(rf"^{PREFIX}(\d+)(_tpl)?$")
+
+
+def url_for(server_url: str, dbname: str) -> str:
+    """The server URL (any database) with the database name replaced."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+def connect(url: str) -> Connection:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    return conn
+
+
+def create(server_url: str, name: str, template: str | None = None) -> None:
+    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template))
+    conn = connect(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+    finally:
+        conn.close()
+
+
+def drop(server_url: str, name: str) -> None:
+    """Drop even if a connection is still open (a worker that has not exited yet)."""
+    conn = connect(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def existing(server_url: str) -> list[str]:
+    conn = connect(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [PREFIX + "%"])
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _harness_alive(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"bench" in cmdline
+
+
+def drop_stale(server_url: str) -> list[str]:
+    """Drop bench databases whose harness process is gone (killed before it could clean up)."""
+    dropped = []
+    for name in existing(server_url):
+        match = _NAME.match(name)
+        if match and int(match.group(1)) != os.getpid() and not _harness_alive(int(match.group(1))):
+            drop(server_url, name)
+            dropped.append(name)
+    return dropped
+
+
+def migrate(python: str, env: dict[str, str], cwd: Path, log: Path) -> None:
+    """`manage.py migrate` with the production settings, as a deployment runs it."""
+    with log.open("ab") as out:
+        result = subprocess.run([python, "manage.py", "migrate", "--noinput"], cwd=cwd, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode:
+        raise RuntimeError(f"manage.py migrate failed (exit {result.returncode}); see {log}:\n"
+                           + log.read_text()[-3000:])
+
+
+NULL = r"\N"
+
+
+class _CsvStream(io.TextIOBase):
+    """A file that COPY reads while the rows are still being made: PostgreSQL indexes one batch
+    while Python formats the next, on the other core."""
+
+    def __init__(self, rows: Iterable[Sequence]) -> None:
+        self.rows = iter(rows)
+        self.count = 0
+        self.pending = io.StringIO()
+        self.writer = csv.writer(self.pending, lineterminator="\n")
+        self.buffer = ""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        want = size if size and size > 0 else 1 << 62
+        while len(self.buffer) < want and self._fill():
+            pass
+        chunk, self.buffer = self.buffer[:want], self.buffer[want:]
+        return chunk
+
+    def _fill(self, batch: int = 2000) -> bool:
+        self.pending.seek(0)
+        self.pending.truncate()
+        for row in itertools.islice(self.rows, batch):
+            # None becomes NULL (an unquoted \N), so an empty string stays an empty string.
+            self.writer.writerow([NULL if value is None else value for value in row])
+            self.count += 1
+        text = self.pending.getvalue()
+        self.buffer += text
+        return bool(text)
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """Bulk-load rows with COPY (an order of magnitude faster than INSERTs); rows may be a
+    generator, so a million rows never sit in memory as one string."""
+    stream = _CsvStream(rows)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.Literal(NULL))
+    with conn.cursor() as cur:
+        cur.copy_expert(statement.as_string(conn), stream, size=1 << 16)
+    return stream.count
+
+
+def sync_identity(conn: Connection, table: str, column: str = "id") -> None:
+    """After COPY with explicit ids, move the identity sequence past them so the app can insert."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT setval(pg_get_serial_sequence(%s, %s), "
+                    "GREATEST((SELECT max({}) FROM {}), 1))").format(
+                sql.Identifier(column), sql.Identifier(table)),
+            [table, column])
+
+
+def analyze(conn: Connection) -> None:
+    """Fresh planner statistics, as autovacuum would have them on a live database."""
+    with conn.cursor() as cur:
+        cur.execute("ANALYZE")
+
+
+BASELINE_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_row (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    value bigint NOT NULL,
+    created_at timestamptz NOT NULL
+)
+"""
+
+
+def create_baseline_table(conn: Connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute(BASELINE_TABLE)
+
+
+def server_version(server_url: str) -> str:
+    conn = connect(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            return str(cur.fetchone()[0]).split()[0]
+    finally:
+        conn.close()

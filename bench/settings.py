@@ -1,0 +1,13 @@
+"""Settings for the server the harness starts: the production settings, plus the baselines.
+
+Everything the app reads still comes from the environment (the harness sets the production
+shape: no CREATORNEXT_DEV, a real SECRET_KEY, PostgreSQL and Redis); only the URL configuration
+and one app are added, so B-json and B-insert run in the same gunicorn, with the same middleware
+and worker settings, as the endpoints they are compared with.
+"""
+
+from creatornext.settings import *  # noqa: F403
+from creatornext.settings import INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
+ROOT_URLCONF = "bench.urls"
