@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "creatornext.ledger",
     "creatornext.payments",
     "creatornext.site",
+    "eligibility",
+    "tips",
 ]
 
 MIDDLEWARE = [
@@ -167,6 +169,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "creatornext.ledger.tasks.holds_release_due",
         "schedule": 300.0,
     },
+    # Hourly tick: starts the day's re-evaluation of every enrolled creator once per UTC day (in
+    # batches, checkpointed) and resumes it if a worker died mid-run.
+    "eligibility-daily-reevaluation": {
+        "task": "eligibility.tasks.reevaluation_daily",
+        "schedule": 3600.0,
+    },
     "payments-webhook-retry": {
         "task": "creatornext.payments.tasks.webhook_events_retry_due",
         "schedule": 60.0,
@@ -194,8 +202,6 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY",
 # Two secrets are accepted while the endpoint secret is rotated.
 STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS",
                                   default=["whsec_creatornext_local"] if STRIPE_FAKE else [])
-# Stripe.js must load from Stripe in production; the fake serves a stand-in.
-STRIPE_JS_URL = f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_FAKE else "https://js.stripe.com/v3/"
 
 # --- Email -------------------------------------------------------------------------------------
 # EMAIL_URL: smtp+tls://user:pass@host:587, consolemail://, filemail:///path (default: var/mail).

@@ -10,14 +10,19 @@ from creatornext.site import views as site_views
 
 api_v1 = [
     path("", include("creatornext.accounts.urls")),
+    path("", include("eligibility.urls")),
     path("", include("creatornext.ledger.urls")),
+    path("", include("tips.urls")),
 ]
 
 urlpatterns = [
     path("", site_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("@<str:handle>", site_views.creator_page, name="creator-page"),
+    path("tips/", include("tips.page_urls")),
     path("webhooks/", include(([path("stripe/", StripeWebhookView.as_view(), name="stripe")], "webhooks"))),
     path("accounts/", include("creatornext.accounts.page_urls")),
+    path("eligibility/", include("eligibility.page_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

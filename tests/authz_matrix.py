@@ -47,6 +47,19 @@ def _all(status: int) -> dict[str, int]:
 
 PASSWORD = "correct horse battery"  # tests.support.world.make_user's
 
+
+def _current_terms(program: str) -> str:
+    from eligibility.selectors import rule_book
+
+    terms = rule_book().get(program).terms
+    return terms.version
+
+
+# The world's creators (born 1990, good standing, personal accounts) qualify for live-gifts.
+METRICS_BODY = {"followers": 12_000, "views_30d": 5_000, "posts_30d": 4,
+                "account_created_at": "2024-01-01T00:00:00Z", "account_type": "personal",
+                "standing": "good", "fraud_flag": False}
+
 MATRIX: dict[str, Entry] = {
     # --- accounts ---
     "api:auth-register": Entry(
@@ -76,9 +89,46 @@ MATRIX: dict[str, Entry] = {
         cells={"POST": only({"brand_member": 201}, default=404)},
         kwargs=lambda w: {"brand_id": w.objects["brand_member_brand"].pk},
         body=lambda w, m, role: {"username": "fan", "role": "manager"}),
+    # --- eligibility ---
+    "api:eligibility-list": Entry(cells={"GET": only({"creator": 200, "other_creator": 200}, default=403)}),
+    "api:program-opt-in": Entry(
+        cells={"POST": only({"creator": 200, "other_creator": 200}, default=403)},
+        kwargs=lambda w: {"program": "live-gifts"},
+        body=lambda w, m, role: {"terms_version": _current_terms("live-gifts")}),
+    "api:program-opt-out": Entry(
+        cells={"POST": only({"creator": 200, "other_creator": 200}, default=403)},
+        kwargs=lambda w: {"program": "live-gifts"}),
+    "api:creator-metrics": Entry(
+        cells={"PUT": only({"staff": 200}, default=403)},
+        kwargs=lambda w: {"handle": w.objects["creator"].handle},
+        body=lambda w, m, role: METRICS_BODY),
     # --- payments: the provider's webhook; every caller without a valid signature gets 400 ---
     "webhooks:stripe": Entry(cells={"POST": _all(400)}),
     # --- ledger ---
     "api:wallet": Entry(cells={"GET": every(200)}),
     "api:wallet-statement": Entry(cells={"GET": every(200)}),
+    # --- tips and blocks ---
+    "api:tip-list": Entry(
+        # The world's creator is not enrolled (409); tipping yourself is 400; a blocked fan 403.
+        cells={"GET": every(200), "POST": every(409, creator=400, other_brand_member=403)},
+        body=lambda w, m, role: {"creator": w.objects["creator"].handle, "payment_method": "pm_card_visa",
+                                 "amount": {"amount": 500, "currency": "USD"}} if m == "POST" else None),
+    "api:tip-detail": Entry(
+        cells={"GET": only({"fan": 200, "creator": 200}, default=404)},
+        kwargs=lambda w: {"tip_id": w.objects["tip"].pk}),
+    "api:tip-refresh": Entry(
+        cells={"POST": only({"fan": 200}, default=404)},
+        kwargs=lambda w: {"tip_id": w.objects["tip"].pk}),
+    "api:tip-refund": Entry(
+        # Staff may; this tip has no payment to refund, a state conflict.
+        cells={"POST": every(403, staff=409)},
+        kwargs=lambda w: {"tip_id": w.objects["tip"].pk}),
+    "api:creator-supporters": Entry(
+        cells={"GET": _all(200)}, kwargs=lambda w: {"handle": w.objects["creator"].handle}),
+    "api:block-list": Entry(
+        cells={"POST": every(403, creator=201, other_creator=201)},
+        body=lambda w, m, role: {"username": "fan"}),
+    "api:block-detail": Entry(
+        cells={"DELETE": every(403, creator=204, other_creator=404)},
+        kwargs=lambda w: {"username": "other_brand_member"}),
 }

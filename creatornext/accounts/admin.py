@@ -23,7 +23,8 @@ class CreatorProfileAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     # Metrics change only through the eligibility feed, which keeps their history.
     readonly_fields = ("followers", "views_30d", "posts_30d", "account_created_at", "account_type",
-                       "standing", "fraud_flag", "metrics_updated_at", "created_at")
+                       "standing", "fraud_flag", "last_public_post_at", "metrics_updated_at",
+                       "created_at")
 
 
 class BrandMembershipInline(admin.TabularInline):

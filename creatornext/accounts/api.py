@@ -208,3 +208,39 @@ class BrandMemberCreateApi(APIView):
         added = services.brand_member_add(brand=membership.brand, actor=request.user,
                                           **data.validated_data)
         return Response(self.OutputSerializer(added).data, status=status.HTTP_201_CREATED)
+
+
+def _my_creator_profile(request: Request) -> CreatorProfile:
+    assert isinstance(request.user, User)
+    profile = CreatorProfile.objects.filter(user=request.user).first()
+    if profile is None:
+        raise ApiError(403, "permission_denied", "Only creators can block fans.")
+    return profile
+
+
+class BlockCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        username = serializers.CharField(max_length=150)
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField(source="fan.username")
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(operation_id="blocks_create", request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        """Block a fan from tipping me or sending me gifts."""
+        profile = _my_creator_profile(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        block = services.block_add(creator=profile, **data.validated_data)
+        return Response(self.OutputSerializer(block).data, status=status.HTTP_201_CREATED)
+
+
+class BlockDeleteApi(APIView):
+    @extend_schema(operation_id="blocks_delete", responses={204: None})
+    def delete(self, request: Request, username: str) -> Response:
+        """Unblock a fan."""
+        profile = _my_creator_profile(request)
+        if not services.block_remove(creator=profile, username=username):
+            raise Http404
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -48,13 +48,14 @@ def seed_demo() -> list[str]:
             user.save()
             created.append(demo.username)
         users[demo.role] = user
-    _, made = CreatorProfile.objects.get_or_create(
+    creator, made = CreatorProfile.objects.get_or_create(
         user=users["creator"],
         defaults={"handle": DEMO_HANDLE, "country": "US", "display_name": "Maya Makes",
                   "bio": "Pottery, glazes and kiln disasters, filmed weekly."},
     )
     if made:
         created.append(f"@{DEMO_HANDLE}")
+    created += _demo_creator_enrolled(creator, now)
     brand, made = Brand.objects.get_or_create(slug=DEMO_BRAND,
                                               defaults={"name": "Acme Studio", "verified_at": now})
     BrandMembership.objects.get_or_create(brand=brand, user=users["brand"],
@@ -62,3 +63,33 @@ def seed_demo() -> list[str]:
     if made:
         created.append(brand.name)
     return created
+
+
+def _demo_creator_enrolled(creator: CreatorProfile, now: datetime.datetime) -> list[str]:
+    """Metrics that meet every default rule, through the feed, and an opt-in to every program.
+
+    Dev-only composition: the core never imports a feature app otherwise. Re-running writes nothing
+    new on the same day (the last public post is pinned to yesterday, so it stays "recent").
+    """
+    from eligibility import selectors, services
+    from eligibility.defaults import seed_defaults
+    from eligibility.models import Enrollment, MetricsSnapshot
+
+    seed_defaults()
+    yesterday = (now - datetime.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    result = services.metrics_update(
+        creator=creator, actor=None, source=MetricsSnapshot.Source.DEMO, followers=128_400,
+        views_30d=2_310_000, posts_30d=14,
+        account_created_at=datetime.datetime(2021, 3, 14, tzinfo=datetime.UTC),
+        account_type=CreatorProfile.AccountType.PERSONAL, standing=CreatorProfile.Standing.GOOD,
+        fraud_flag=False, last_public_post_at=yesterday, now=now)
+    done = ["demo creator metrics"] if result.snapshot else []
+    book = selectors.rule_book(now=now)
+    enrolled = set(Enrollment.objects.filter(creator=creator, status=Enrollment.Status.ENROLLED)
+                   .values_list("program__slug", flat=True))
+    for program in book.evaluation_order:  # creator-next first: the others need its membership
+        if program.slug not in enrolled and program.terms is not None:
+            services.enrollment_opt_in(creator=result.creator, program=program.slug,
+                                       terms_version=program.terms.version, actor=creator.user, now=now)
+            done.append(f"@{creator.handle} in {program.slug}")
+    return done

@@ -75,6 +75,8 @@ class CreatorProfile(models.Model):
                                     default=AccountType.PERSONAL)
     standing = models.CharField(max_length=10, choices=Standing.choices, default=Standing.GOOD)
     fraud_flag = models.BooleanField(default=False)
+    # The feed's latest public post (eligibility's ``recent_public_post``); history in eligibility.
+    last_public_post_at = models.DateTimeField(null=True, blank=True)
     metrics_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -118,3 +120,17 @@ class BrandMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role}) @ {self.brand}"
+
+
+class Block(models.Model):
+    """A creator blocks a fan: the fan can neither tip nor send gifts to that creator."""
+
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.CASCADE, related_name="blocks")
+    fan = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["creator", "fan"], name="block_once")]
+
+    def __str__(self) -> str:
+        return f"{self.creator} blocks {self.fan}"

@@ -53,3 +53,7 @@ def brand_membership(user: User, brand_id: int) -> BrandMembership | None:
     """The user's membership of that brand; None also for brands that do not exist, so callers
     answer 404 for another brand's private data (API.md) without revealing that it exists."""
     return BrandMembership.objects.select_related("brand").filter(user=user, brand_id=brand_id).first()
+
+
+def is_blocked(creator: CreatorProfile, fan: User) -> bool:
+    return creator.blocks.filter(fan=fan).exists()

@@ -15,10 +15,18 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
-from creatornext.accounts.models import HANDLE_VALIDATOR, Brand, BrandMembership, CreatorProfile, User
+from creatornext.accounts.models import (
+    HANDLE_VALIDATOR,
+    Block,
+    Brand,
+    BrandMembership,
+    CreatorProfile,
+    User,
+)
 from creatornext.accounts.selectors import age_on
 from creatornext.accounts.tokens import email_verification_token
 from creatornext.audit.services import audit_record
+from creatornext.core.api import AgeRestricted
 from creatornext.core.emails import email_queue
 
 
@@ -192,3 +200,34 @@ def brand_member_add(*, brand: Brand, actor: User, username: str, role: str) -> 
         audit_record(actor=actor, action="brand.member_added", obj=brand,
                      after={"user": member.username, "role": role})
     return membership
+
+
+# --- blocks and age ----------------------------------------------------------------------------
+def require_age(user: User, minimum: int, *, action: str) -> None:
+    today = timezone.now().date()
+    if user.date_of_birth is None or age_on(user.date_of_birth, today) < minimum:
+        raise AgeRestricted(f"You must be at least {minimum} to {action}.")
+
+
+def block_add(*, creator: CreatorProfile, username: str) -> Block:
+    fan = User.objects.filter(username__iexact=username, deleted_at__isnull=True).first()
+    if fan is None:
+        raise ValidationError({"username": ["No user with this username."]})
+    if fan.pk == creator.user_id:
+        raise ValidationError({"username": ["You cannot block yourself."]})
+    with transaction.atomic():
+        block, created = Block.objects.get_or_create(creator=creator, fan=fan)
+        if created:
+            audit_record(actor=creator.user, action="block.added", obj=block, after={"fan": fan.username})
+    return block
+
+
+def block_remove(*, creator: CreatorProfile, username: str) -> bool:
+    with transaction.atomic():
+        block = Block.objects.filter(creator=creator, fan__username__iexact=username).first()
+        if block is None:
+            return False
+        audit_record(actor=creator.user, action="block.removed", obj=block,
+                     before={"fan": block.fan.username})
+        block.delete()
+    return True

@@ -32,6 +32,34 @@ class ApiError(exceptions.APIException):
         self.fields = fields or {}
 
 
+class DomainError(Exception):
+    """A refusal raised by a service, carrying its API answer (status, code, sentence, fields).
+
+    Services raise these without knowing about HTTP details beyond the code; the exception
+    handler turns any exception with ``api_error()`` into the error shape.
+    """
+
+    status_code = 409
+    code = "invalid_state"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+    def api_error(self) -> ApiError:
+        return ApiError(self.status_code, self.code, self.message, self.fields)
+
+
+class LimitExceeded(DomainError):
+    code = "limit_exceeded"
+
+
+class AgeRestricted(DomainError):
+    status_code = 403
+    code = "age_restricted"
+
+
 _DEFAULT_CODES = {
     400: "invalid",
     401: "not_authenticated",
@@ -71,6 +99,9 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    api_error = getattr(exc, "api_error", None)
+    if callable(api_error):
+        exc = api_error()  # a service's refusal (DomainError and friends)
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError; the API shows it as field errors (400).
         exc = exceptions.ValidationError(

@@ -61,6 +61,13 @@ _STATUS = {
 }
 
 
+def stripe_js_url() -> str:
+    """Where pages load Stripe.js from: Stripe in production, the local fake's stand-in in test mode."""
+    if settings.STRIPE_FAKE:
+        return f"{settings.STRIPE_API_BASE}/js.stripe.com/v3/"
+    return "https://js.stripe.com/v3/"
+
+
 def client() -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,

@@ -105,6 +105,10 @@ def _apply(event: dict[str, Any]) -> bool:
     obj = event.get("data", {}).get("object", {}) or {}
     payment = _payment_for(obj)
     if payment is None:
+        if str((obj.get("metadata") or {}).get("payment_id", "")).isdigit():
+            # Ours, but its row is not visible yet (the request that created it has not committed):
+            # fail now so the sweeper retries, instead of losing the event.
+            raise LookupError(f"payment {obj['metadata']['payment_id']} not found (yet)")
         return False
     source = f"webhook:{event['id']}"
     if kind == "payment_intent.succeeded":

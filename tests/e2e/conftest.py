@@ -44,8 +44,11 @@ def page(browser, live_server, request):
     page = context.new_page()
     # Any request that leaves this machine's test server is a bug: every asset is served by us.
     outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((live_server.url, "data:", "blob:")) else None)
+    # Our own test server, and the local fake Stripe that serves the Stripe.js stand-in.
+    from django.conf import settings
+
+    allowed = (live_server.url, settings.STRIPE_API_BASE, "data:", "blob:")
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(allowed) else None)
     page.set_default_timeout(10_000)
     yield page
     context.close()

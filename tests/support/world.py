@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from creatornext.accounts.models import Brand, BrandMembership, CreatorProfile, User
+from creatornext.accounts.models import Block, Brand, BrandMembership, CreatorProfile, User
 
 
 def make_user(username: str, *, staff: bool = False, dob: datetime.date | None = None) -> User:
@@ -40,6 +40,9 @@ class World:
 
 
 def build_world() -> World:
+    from eligibility.defaults import seed_defaults
+
+    seed_defaults()  # programs and rules (transactional tests empty the tables the migration filled)
     world = World()
     world.users["anonymous"] = None
     for role in ("fan", "creator", "other_creator", "brand_member", "other_brand_member"):
@@ -53,4 +56,11 @@ def build_world() -> World:
         BrandMembership.objects.create(brand=brand, user=world.users[role],
                                        role=BrandMembership.Role.OWNER)
         world.objects[f"{role}_brand"] = brand
+    from tips.models import Tip
+
+    # A tip from the fan to the creator (no payment yet), and a block by the creator
+    world.objects["tip"] = Tip.objects.create(fan=world.users["fan"], creator=world.objects["creator"],
+                                              amount=500, currency="USD")
+    world.objects["block"] = Block.objects.create(creator=world.objects["creator"],
+                                                  fan=world.users["other_brand_member"])
     return world

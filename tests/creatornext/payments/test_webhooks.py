@@ -231,3 +231,12 @@ def test_events_for_payments_that_are_not_ours_are_ignored_not_failed(send):
     evt = event("payment_intent.succeeded", {"id": "pi_unknown", "metadata": {}})
     assert send(evt).status_code == 200
     assert WebhookEvent.objects.get(event_id=evt["id"]).status == "ignored"
+
+
+@pytest.mark.django_db
+def test_an_event_for_our_payment_that_is_not_committed_yet_is_retried_not_lost(send):
+    evt = event("payment_intent.succeeded", {"id": "pi_later", "metadata": {"payment_id": "987654321"}})
+    send(evt)
+    stored = WebhookEvent.objects.get(event_id=evt["id"])
+    assert stored.status == "failed" and "not found (yet)" in stored.last_error
+    assert stored.next_attempt_at is not None
