@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "creatornext.site",
     "eligibility",
     "tips",
+    "gifts",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("eligibility.urls")),
     path("", include("creatornext.ledger.urls")),
     path("", include("tips.urls")),
+    path("", include("gifts.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("@<str:handle>", site_views.creator_page, name="creator-page"),
     path("tips/", include("tips.page_urls")),
+    path("", include("gifts.page_urls")),
     path("webhooks/", include(([path("stripe/", StripeWebhookView.as_view(), name="stripe")], "webhooks"))),
     path("accounts/", include("creatornext.accounts.page_urls")),
     path("eligibility/", include("eligibility.page_urls")),

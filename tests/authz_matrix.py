@@ -131,4 +131,23 @@ MATRIX: dict[str, Entry] = {
     "api:block-detail": Entry(
         cells={"DELETE": every(403, creator=204, other_creator=404)},
         kwargs=lambda w: {"username": "other_brand_member"}),
+    # --- coins, gifts, videos ---
+    "api:coin-pack-list": Entry(cells={"GET": _all(200)}),
+    "api:gift-list": Entry(cells={"GET": _all(200)}),
+    "api:coin-purchase-refresh": Entry(
+        cells={"POST": only({"fan": 200}, default=404)},
+        kwargs=lambda w: {"purchase_id": w.objects["coin_purchase"].pk}),
+    "api:coin-purchase-list": Entry(
+        cells={"POST": every(400)},  # every signed-in role may buy; pack 999999 does not exist
+        body=lambda w, m, role: {"pack": 999999, "payment_method": "pm_card_visa"}),
+    "api:video-list": Entry(
+        cells={"POST": every(403, creator=201, other_creator=201)},
+        body=lambda w, m, role: {"kind": "original", "title": "New video"}),
+    "api:creator-videos": Entry(
+        cells={"GET": _all(200)}, kwargs=lambda w: {"handle": w.objects["creator"].handle}),
+    "api:gift-send-list": Entry(
+        # The world's creator is not enrolled in video-gifts (409); to yourself 400; blocked 403.
+        cells={"POST": every(409, creator=400, other_brand_member=403)},
+        body=lambda w, m, role: {"creator": w.objects["creator"].handle, "gift": w.objects["rose"].pk,
+                                 "quantity": 1, "video": w.objects["video"].pk}),
 }

@@ -24,12 +24,9 @@ from creatornext.ledger.services import (
     post,
 )
 from creatornext.money import Money
+from creatornext.payments.config import DISPUTE_FEE
 from creatornext.payments.models import Payment
 from creatornext.payments.services import PurposeHandlers, register_purpose
-
-DISPUTE_FEE = config.register("payments.dispute_fee", 1500,
-                              "What the provider charges the platform per dispute (minor units).",
-                              minimum=0)
 
 
 def _tip(payment: Payment):

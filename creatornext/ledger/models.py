@@ -19,6 +19,9 @@ from django.db.models import Q
 
 COIN = "COIN"
 DIAMOND = "DIAMOND"
+# Diamond fractions (millionths) that conversions at a fractional rate leave over; only the
+# platform's remainder account holds them, so "credited + remainder = coins × rate" stays exact.
+MICRO_DIAMOND = "UDIAMOND"
 
 
 class AccountKind(models.TextChoices):

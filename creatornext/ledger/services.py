@@ -24,6 +24,7 @@ from creatornext.ledger.models import (
     COIN,
     DIAMOND,
     HOT_KINDS,
+    MICRO_DIAMOND,
     OWNER_KINDS,
     Account,
     AccountKind,
@@ -76,7 +77,7 @@ def _rule_for(kind: str) -> str:
 
 
 def _check_asset(asset: str) -> None:
-    if asset not in CURRENCIES and asset not in (COIN, DIAMOND):
+    if asset not in CURRENCIES and asset not in (COIN, DIAMOND, MICRO_DIAMOND):
         raise LedgerError(f"Unknown asset {asset!r}.")
 
 

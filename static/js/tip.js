@@ -1,34 +1,10 @@
-// The tip form on a creator's page: card details go to Stripe (or the local fake in test mode),
-// never to us; we send the payment method id to our API with an Idempotency-Key, so a double
-// click or a retry after a network error never charges twice.
+// The tip form on a creator's page (uses pay.js).
 (function () {
   "use strict";
   const form = document.getElementById("tip-form");
   if (!form) return;
-  const stripe = Stripe(form.dataset.stripeKey);
-  const card = stripe.elements().create("card");
-  card.mount("#card-element");
-  let idempotencyKey = newKey();
-
-  function newKey() {
-    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
-      : String(Date.now()) + Math.random().toString(16).slice(2);
-  }
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function show(id, text) {
-    const el = document.getElementById(id);
-    el.textContent = text || "";
-    el.hidden = !text;
-  }
-
-  function clearErrors() {
-    ["amount-error", "message-error", "card-error", "form-error"].forEach((id) => show(id, ""));
-  }
+  const pay = CreatorNextPay.setup(form.dataset.stripeKey, "#card-element");
+  const show = CreatorNextPay.show;
 
   // Exact decimal → integer cents, without floating point.
   function toCents(text) {
@@ -43,30 +19,6 @@
     });
   });
 
-  async function paymentMethodId() {
-    // Real Stripe.js: createPaymentMethod. The local fake only implements tokens: use the card.
-    if (stripe.createPaymentMethod) {
-      const result = await stripe.createPaymentMethod({ type: "card", card: card });
-      if (result && result.paymentMethod) return result.paymentMethod.id;
-      if (result && result.error) throw result.error;
-    }
-    const { token, error } = await stripe.createToken(card);
-    if (error || !token) throw error || { message: "Check the card details." };
-    return token.card.id;
-  }
-
-  async function api(path, body) {
-    const response = await fetch(path, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(),
-                 "Idempotency-Key": idempotencyKey },
-      body: JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    return { status: response.status, data: data };
-  }
-
   function showApiError(data) {
     const error = (data && data.error) || {};
     const fields = error.fields || {};
@@ -77,7 +29,7 @@
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    clearErrors();
+    ["amount-error", "message-error", "card-error", "form-error"].forEach((id) => show(id, ""));
     const chosen = form.querySelector("input[name=preset]:checked");
     const cents = chosen.value === "custom" ? toCents(document.getElementById("custom-amount").value)
       : parseInt(chosen.value, 10);
@@ -91,12 +43,12 @@
     try {
       let method;
       try {
-        method = await paymentMethodId();
+        method = await pay.paymentMethodId();
       } catch (err) {
         show("card-error", (err && err.message) || "Check the card details.");
         return;
       }
-      let result = await api("/api/v1/tips/", {
+      const result = await pay.post("/api/v1/tips/", {
         creator: form.dataset.creator,
         amount: { amount: cents, currency: "USD" },
         message: document.getElementById("tip-message").value,
@@ -105,27 +57,24 @@
       });
       if (result.status !== 201) {
         showApiError(result.data);
-        if (result.status >= 400 && result.status < 500) idempotencyKey = newKey();
         return;
       }
       let tip = result.data;
       if (tip.status === "requires_action" && tip.client_secret) {
-        const auth = await stripe.confirmCardPayment(tip.client_secret);
-        if (auth.error) {
-          show("card-error", auth.error.message || "The card could not be authenticated.");
-        }
-        const refreshed = await api(`/api/v1/tips/${tip.id}/refresh/`, {});
-        if (refreshed.status === 200) tip = refreshed.data;
+        const auth = await pay.authenticate(tip.client_secret, `/api/v1/tips/${tip.id}/refresh/`);
+        if (auth.error) show("card-error", auth.error.message || "The card could not be authenticated.");
+        if (auth.data) tip = auth.data;
       }
       if (tip.status === "succeeded") {
         form.hidden = true;
         show("tip-thanks", `Thank you! Your ${(tip.amount.amount / 100).toFixed(2)} USD tip is on its way to @${tip.creator}.`);
       } else if (tip.status === "failed") {
         show("card-error", "Your card was declined. Try another card.");
-        idempotencyKey = newKey();
+        pay.renewKey();
       } else {
         show("form-error", "Your tip is being processed; it will appear shortly.");
       }
+      pay.renewKey();
     } finally {
       button.disabled = false;
       button.textContent = "Send tip";

@@ -63,4 +63,18 @@ def build_world() -> World:
                                               amount=500, currency="USD")
     world.objects["block"] = Block.objects.create(creator=world.objects["creator"],
                                                   fan=world.users["other_brand_member"])
+    from gifts.defaults import seed_catalog
+    from gifts.models import Video
+
+    seed_catalog()
+    from gifts.models import Gift
+
+    world.objects["rose"] = Gift.objects.get(name="Rose")
+    from gifts.models import CoinPack, CoinPurchase
+
+    pack = CoinPack.objects.get(coins=70)
+    world.objects["coin_purchase"] = CoinPurchase.objects.create(  # not paid yet: no payment
+        fan=world.users["fan"], pack=pack, coins=pack.coins, price=pack.price, currency=pack.currency)
+    world.objects["video"] = Video.objects.create(creator=world.objects["creator"], kind="original",
+                                                  title="A public video")
     return world

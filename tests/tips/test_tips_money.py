@@ -12,13 +12,13 @@ from creatornext.core import config
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.models import AccountKind, Transaction
 from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
+from creatornext.payments.config import DISPUTE_FEE
 from creatornext.payments.models import Payment
 from eligibility.defaults import seed_defaults
 from tests.eligibility.helpers import enroll, make_creator
 from tests.support.stripe import charge_refunded, deliver, dispute, pi_succeeded
 from tests.support.world import api_client, make_user
 from tips.config import DAILY_COUNT
-from tips.handlers import DISPUTE_FEE
 from tips.models import Tip
 
 SECRET = "whsec_creatornext_local"

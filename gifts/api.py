@@ -1,0 +1,192 @@
+"""Coins, gifts and videos API (API.md, Coins, gifts, diamonds)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.templatetags.static import static
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from creatornext.accounts.models import CreatorProfile, User
+from creatornext.accounts.selectors import creator_by_handle
+from creatornext.core.api import ApiError, MoneyField, Pagination, StrictInputSerializer, paginated
+from creatornext.core.idempotency import idempotent
+from creatornext.money import Money
+from gifts import services
+from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, Video
+
+IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
+
+
+class CoinPackListApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        coins = serializers.IntegerField()
+        price = MoneyField()
+
+    @extend_schema(operation_id="coin_packs_list", responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        packs = [{"id": p.pk, "coins": p.coins, "price": Money(p.price, p.currency)}
+                 for p in CoinPack.objects.filter(active=True)]
+        return Response(self.OutputSerializer(packs, many=True).data)
+
+
+class CoinPurchaseCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        pack = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+        payment_method = serializers.CharField(max_length=255)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        status = serializers.CharField()
+        coins = serializers.IntegerField()
+        price = MoneyField()
+        client_secret = serializers.CharField(allow_null=True)
+        failure_code = serializers.CharField(allow_null=True)
+
+    @staticmethod
+    def out(purchase: CoinPurchase) -> dict:
+        payment = purchase.payment
+        return {"id": purchase.pk, "status": purchase.status, "coins": purchase.coins,
+                "price": Money(purchase.price, purchase.currency),
+                "client_secret": payment.client_secret if payment and payment.status == "requires_action"
+                else None,
+                "failure_code": (payment.failure_code or None) if payment else None}
+
+    @extend_schema(operation_id="coin_purchases_create", request=InputSerializer,
+                   responses={201: OutputSerializer}, parameters=[IDEMPOTENCY])
+    @idempotent
+    def post(self, request: Request) -> Response:
+        """Buy a coin pack. Coins are credited once the payment succeeds; a receipt is emailed."""
+        assert isinstance(request.user, User)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        purchase = services.coin_purchase_create(fan=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(self.out(purchase)).data, status=status.HTTP_201_CREATED)
+
+
+class GiftListApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        coins = serializers.IntegerField()
+        icon = serializers.CharField(help_text="URL of the icon (served by the app)")
+
+    @extend_schema(operation_id="gifts_list", responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        gifts = [{"id": g.pk, "name": g.name, "coins": g.coins, "icon": static(g.icon)}
+                 for g in Gift.objects.filter(active=True)]
+        return Response(self.OutputSerializer(gifts, many=True).data)
+
+
+class VideoOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    creator = serializers.CharField(source="creator.handle")
+    kind = serializers.CharField()
+    public = serializers.BooleanField()
+    title = serializers.CharField()
+    accepts_gifts = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class VideoCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        kind = serializers.ChoiceField(choices=Video.Kind.choices)
+        public = serializers.BooleanField(required=False, default=True)
+        title = serializers.CharField(max_length=150)
+
+    @extend_schema(operation_id="videos_create", request=InputSerializer, responses={201: VideoOutput})
+    def post(self, request: Request) -> Response:
+        """Register one of my videos (creators only)."""
+        assert isinstance(request.user, User)
+        profile = CreatorProfile.objects.filter(user=request.user).first()
+        if profile is None:
+            raise ApiError(403, "permission_denied", "Only creators can register videos.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        video = services.video_create(creator=profile, **data.validated_data)
+        return Response(VideoOutput(video).data, status=status.HTTP_201_CREATED)
+
+
+class CreatorVideoListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="creators_videos", responses={200: paginated(VideoOutput)})
+    def get(self, request: Request, handle: str) -> Response:
+        creator = creator_by_handle(handle)
+        if creator is None:
+            raise Http404
+        paginator = Pagination()
+        videos = Video.objects.select_related("creator").filter(creator=creator, public=True).order_by("-pk")
+        page = paginator.paginate_queryset(videos, request, view=self) or []
+        return paginator.get_paginated_response(VideoOutput(page, many=True).data)
+
+
+class GiftSendCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        creator = serializers.CharField(max_length=24)
+        gift = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+        quantity = serializers.IntegerField(min_value=1, max_value=99)
+        video = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1)
+        live_stream = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                               max_value=2**31 - 1)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        gift = serializers.CharField()
+        quantity = serializers.IntegerField()
+        coins_spent = serializers.IntegerField()
+        diamonds_credited = serializers.IntegerField()
+        diamonds_remainder = serializers.CharField(help_text="the fraction of a diamond that went to "
+                                                             "the platform remainder, e.g. \"0\" or \"1/2\"")
+        list_value = MoneyField()
+        creator_value = MoneyField()
+        platform_share_bps = serializers.IntegerField()
+
+    @staticmethod
+    def out(send: GiftSend) -> dict:
+        from fractions import Fraction
+
+        b = services.breakdown(send.coins_spent, send.diamonds_credited)
+        return {"id": send.pk, "gift": send.gift.name, "quantity": send.quantity,
+                "coins_spent": send.coins_spent, "diamonds_credited": send.diamonds_credited,
+                "diamonds_remainder": str(Fraction(send.remainder_micro, 1_000_000)),
+                "list_value": b.list_value, "creator_value": b.creator_value,
+                "platform_share_bps": b.platform_share_bps}
+
+    @extend_schema(operation_id="gift_sends_create", request=InputSerializer,
+                   responses={201: OutputSerializer}, parameters=[IDEMPOTENCY])
+    @idempotent
+    def post(self, request: Request) -> Response:
+        """Send a gift to a creator's video: coins become the creator's diamonds."""
+        assert isinstance(request.user, User)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        send = services.gift_send(fan=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(self.out(send)).data, status=status.HTTP_201_CREATED)
+
+
+class CoinPurchaseRefreshApi(APIView):
+    @extend_schema(operation_id="coin_purchases_refresh", request=None,
+                   responses={200: CoinPurchaseCreateApi.OutputSerializer})
+    def post(self, request: Request, purchase_id: int) -> Response:
+        """The buyer asks for the payment's state again (after 3-D Secure in the browser)."""
+        assert isinstance(request.user, User)
+        purchase = CoinPurchase.objects.select_related("payment").filter(pk=purchase_id,
+                                                                         fan=request.user).first()
+        if purchase is None:
+            raise Http404
+        if purchase.payment is not None:
+            from creatornext.payments.services import payment_refresh
+
+            payment_refresh(payment=purchase.payment)
+            purchase.refresh_from_db()
+        return Response(CoinPurchaseCreateApi.OutputSerializer(CoinPurchaseCreateApi.out(purchase)).data)

@@ -1,0 +1,30 @@
+"""Coins, gifts and diamonds: staff-editable numbers (PRODUCT.md §3). Money in USD minor units.
+
+Rates are exact rationals (numerator / denominator). Diamond fractions are kept in micro-diamonds,
+so a rate's denominator must divide 1,000,000 (0.85 → 85/100 is fine; 1/3 is not).
+"""
+
+from creatornext.core import config
+
+MICRO = 1_000_000
+
+DIAMONDS_PER_COIN_NUM = config.register("gifts.diamonds_per_coin_num", 1,
+                                        "Coins → diamonds rate: numerator.", minimum=0)
+DIAMONDS_PER_COIN_DEN = config.register("gifts.diamonds_per_coin_den", 1,
+                                        "Coins → diamonds rate: denominator (must divide 1,000,000).",
+                                        minimum=1, maximum=MICRO)
+# The list value of a coin (web price): 0.74 USD per 70 coins.
+COIN_LIST_PRICE_NUM = config.register("gifts.coin_list_price_num", 74,
+                                      "Reference coin price: cents per COIN_LIST_PRICE_DEN coins.", minimum=1)
+COIN_LIST_PRICE_DEN = config.register("gifts.coin_list_price_den", 70,
+                                      "Reference coin price: number of coins.", minimum=1)
+# Redemption: 1 diamond = 0.005 USD = 1/2 cent.
+REDEEM_CENTS_NUM = config.register("gifts.redeem_cents_per_diamond_num", 1,
+                                   "Redemption rate: cents per diamond, numerator.", minimum=0)
+REDEEM_CENTS_DEN = config.register("gifts.redeem_cents_per_diamond_den", 2,
+                                   "Redemption rate: cents per diamond, denominator.", minimum=1)
+PURCHASE_DAILY_TOTAL = config.register("gifts.purchase_daily_total", 50_000,
+                                       "Most a fan may spend on coins per UTC day (minor units).", minimum=0)
+MIN_AGE = config.register("gifts.min_age", 18, "Minimum age to buy coins and send gifts.",
+                          minimum=13, maximum=25)
+MAX_QUANTITY = 99

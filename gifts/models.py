@@ -1,0 +1,119 @@
+"""Coins (bought by fans), the gift catalog, videos, and gift sends that turn coins into diamonds."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from creatornext.accounts.models import CreatorProfile
+
+
+class CoinPack(models.Model):
+    """A pack fans buy (staff-editable; seeded with the web prices)."""
+
+    coins = models.PositiveIntegerField()
+    price = models.BigIntegerField()  # minor units
+    currency = models.CharField(max_length=3, default="USD")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["coins"]
+        constraints = [models.CheckConstraint(condition=models.Q(price__gt=0) & models.Q(coins__gt=0),
+                                              name="coinpack_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.coins} coins"
+
+
+class Gift(models.Model):
+    name = models.CharField(max_length=60)
+    icon = models.CharField(max_length=200, help_text="static path, e.g. img/gifts/rose.svg")
+    coins = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(44_999)])
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["coins"]
+        constraints = [models.CheckConstraint(condition=models.Q(coins__gte=1, coins__lte=44_999),
+                                              name="gift_coins_range")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.coins} coins)"
+
+
+class Video(models.Model):
+    class Kind(models.TextChoices):
+        ORIGINAL = "original"
+        DUET = "duet"
+        STITCH = "stitch"
+        AD = "ad"
+        SPONSORED = "sponsored"
+
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="videos")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    public = models.BooleanField(default=True)
+    title = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.kind})"
+
+    @property
+    def accepts_gifts(self) -> bool:
+        return self.kind == self.Kind.ORIGINAL
+
+
+class CoinPurchase(models.Model):
+    fan = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    pack = models.ForeignKey(CoinPack, on_delete=models.PROTECT, related_name="+")
+    coins = models.PositiveIntegerField()  # as sold (the pack may change later)
+    price = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    payment = models.OneToOneField("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="coin_purchase")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["fan", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"purchase {self.pk}: {self.coins} coins"
+
+    @property
+    def status(self) -> str:
+        return self.payment.status if self.payment is not None else "pending"
+
+
+class WalletLock(models.Model):
+    """A fan's coin wallet locked for staff review (after a chargeback on a coin purchase)."""
+
+    fan = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_lock")
+    reason = models.TextField()
+    locked_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"wallet of {self.fan} locked"
+
+
+class GiftSend(models.Model):
+    fan = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="gifts_received")
+    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveSmallIntegerField()
+    video = models.ForeignKey(Video, null=True, blank=True, on_delete=models.PROTECT, related_name="gifts")
+    coins_spent = models.BigIntegerField()
+    diamonds_credited = models.BigIntegerField()
+    remainder_micro = models.BigIntegerField(default=0)  # diamond fraction, in millionths
+    # The rates it was made under (history never changes when staff change a rate)
+    rate_num = models.BigIntegerField()
+    rate_den = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["fan", "-created_at"]),
+                   models.Index(fields=["creator", "-created_at"])]
+        constraints = [models.CheckConstraint(condition=models.Q(quantity__gte=1, quantity__lte=99),
+                                              name="giftsend_quantity_range")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.gift} to {self.creator}"

@@ -1,0 +1,180 @@
+"""Coins, gift sends and their ledger postings.
+
+A gift send is the platform's hottest path: one ledger transaction moves the fan's coins to the
+platform and credits the creator's diamonds (the creator's row is locked last and briefly:
+docs/decisions/0005-hot-accounts.md). Conversion is exact: diamonds = floor(coins × rate); the
+fraction goes to the platform remainder account in micro-diamonds, so
+credited × 1,000,000 + remainder = coins × rate × 1,000,000 exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from fractions import Fraction
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from creatornext.accounts.models import CreatorProfile, User
+from creatornext.accounts.selectors import creator_by_handle, is_blocked
+from creatornext.accounts.services import require_age
+from creatornext.core import config
+from creatornext.core.api import DomainError, LimitExceeded
+from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind
+from creatornext.ledger.services import InsufficientFunds, Leg, Posting, account_for, platform_account, post
+from creatornext.money import Money
+from creatornext.payments import services as payments
+from creatornext.payments.models import PaymentStatus
+from eligibility.services import require_enrolled
+from gifts import config as gift_config
+from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, Video, WalletLock
+
+VIDEO_PROGRAM = "video-gifts"
+
+
+class NotEnoughCoins(DomainError):
+    code = "insufficient_funds"
+
+
+class InvalidState(DomainError):
+    code = "invalid_state"
+
+
+class Blocked(DomainError):
+    status_code = 403
+    code = "blocked"
+
+
+# --- rates and breakdown -----------------------------------------------------------------------
+def conversion_rate() -> Fraction:
+    num, den = config.get(gift_config.DIAMONDS_PER_COIN_NUM), config.get(gift_config.DIAMONDS_PER_COIN_DEN)
+    if gift_config.MICRO % den:
+        raise ValidationError("The coin → diamond rate's denominator must divide 1,000,000.")
+    return Fraction(num, den)
+
+
+def convert(coins: int, rate: Fraction) -> tuple[int, int]:
+    """(whole diamonds credited, remainder in micro-diamonds) for ``coins`` at ``rate``."""
+    exact = coins * rate
+    whole = exact.numerator // exact.denominator
+    remainder = (exact - whole) * gift_config.MICRO
+    assert remainder.denominator == 1, "rate denominators divide 1,000,000"
+    return whole, int(remainder)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    list_value: Money  # what the coins cost a fan at the reference web price
+    creator_value: Money  # what the diamonds are worth at the redemption rate
+    platform_share_bps: int  # 1 − creator / list, in basis points
+
+
+def _round_half_up(value: Fraction) -> int:
+    return int((value * 2 + 1) // 2)
+
+
+def breakdown(coins: int, diamonds: int) -> Breakdown:
+    list_cents = Fraction(coins * config.get(gift_config.COIN_LIST_PRICE_NUM),
+                          config.get(gift_config.COIN_LIST_PRICE_DEN))
+    creator_cents = Fraction(diamonds * config.get(gift_config.REDEEM_CENTS_NUM),
+                             config.get(gift_config.REDEEM_CENTS_DEN))
+    share = (1 - creator_cents / list_cents) * 10_000 if list_cents else Fraction(0)
+    # Display values: list value rounded half up; the creator's value rounded down (what a
+    # redemption of exactly these diamonds would pay).
+    return Breakdown(Money(_round_half_up(list_cents), "USD"),
+                     Money(creator_cents.numerator // creator_cents.denominator, "USD"),
+                     _round_half_up(share))
+
+
+# --- videos --------------------------------------------------------------------------------------
+def video_create(*, creator: CreatorProfile, kind: str, title: str, public: bool = True) -> Video:
+    if kind not in Video.Kind.values:
+        raise ValidationError({"kind": [f"Choose one of {', '.join(Video.Kind.values)}."]})
+    return Video.objects.create(creator=creator, kind=kind, title=title.strip() or "Untitled", public=public)
+
+
+# --- gift sends ----------------------------------------------------------------------------------
+def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
+              live_stream: int | None = None) -> GiftSend:
+    if (video is None) == (live_stream is None):
+        raise ValidationError({"video": ["Send to exactly one target: a video or a live stream."]})
+    if live_stream is not None:
+        raise InvalidState("Live gifts are not available yet.", {"live_stream": ["Not available yet."]})
+    if not 1 <= quantity <= gift_config.MAX_QUANTITY:
+        raise ValidationError({"quantity": ["Send between 1 and 99."]})
+    item = Gift.objects.filter(pk=gift, active=True).first()
+    if item is None:
+        raise ValidationError({"gift": ["No such gift in the catalog."]})
+    profile = creator_by_handle(creator)
+    if profile is None:
+        raise ValidationError({"creator": ["No creator with this handle."]})
+    target = Video.objects.filter(pk=video or 0, creator=profile, public=True).first()
+    if target is None:
+        raise ValidationError({"video": [f"@{profile.handle} has no such public video."]})
+    if profile.user_id == fan.pk:
+        raise ValidationError({"creator": ["You cannot send gifts to yourself."]})
+    require_age(fan, config.get(gift_config.MIN_AGE), action="send gifts")
+    if is_blocked(profile, fan):
+        raise Blocked(f"@{profile.handle} does not accept gifts from you.")
+    if not target.accepts_gifts:
+        raise InvalidState(f"A {target.kind} video cannot receive gifts.", {"video": ["Gifts are off here."]})
+    if WalletLock.objects.filter(fan=fan).exists():
+        raise InvalidState("Your coin wallet is locked for review.", {"gift": ["Wallet locked."]})
+    require_enrolled(profile, VIDEO_PROGRAM)
+
+    rate = conversion_rate()
+    coins = item.coins * quantity
+    diamonds, remainder = convert(coins, rate)
+    with transaction.atomic():
+        send = GiftSend.objects.create(fan=fan, creator=profile, gift=item, quantity=quantity, video=target,
+                                       coins_spent=coins, diamonds_credited=diamonds,
+                                       remainder_micro=remainder, rate_num=rate.numerator,
+                                       rate_den=rate.denominator)
+        legs = [Leg(account_for(fan, AccountKind.COINS, COIN), -coins),
+                Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
+        if diamonds:
+            legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -diamonds),
+                     Leg(account_for(profile.user, AccountKind.DIAMONDS, DIAMOND), diamonds)]
+        if remainder:
+            legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), -remainder),
+                     Leg(platform_account(AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND), remainder)]
+        try:
+            post(Posting(key=f"gift-send:{send.pk}", kind="gift", legs=legs, ref=f"gift-send:{send.pk}",
+                         memo=f"{quantity} × {item.name}"))
+        except InsufficientFunds as exc:
+            raise NotEnoughCoins(f"Not enough coins: {coins:,} needed.",
+                                 {"quantity": ["Buy more coins or send fewer."]}) from exc
+    return send
+
+
+# --- coin purchases ------------------------------------------------------------------------------
+def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPurchase:
+    item = CoinPack.objects.filter(pk=pack, active=True).first()
+    if item is None:
+        raise ValidationError({"pack": ["No such coin pack."]})
+    require_age(fan, config.get(gift_config.MIN_AGE), action="buy coins")
+    if WalletLock.objects.filter(fan=fan).exists():
+        raise InvalidState("Your coin wallet is locked for review.")
+    limit = config.get(gift_config.PURCHASE_DAILY_TOTAL)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=fan.pk).first()  # one purchase check at a time
+        start = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)  # the UTC day
+        today = (CoinPurchase.objects.filter(fan=fan, created_at__gte=start)
+                 .exclude(payment__status__in=(PaymentStatus.FAILED, PaymentStatus.CANCELED))
+                 .aggregate(total=Sum("price"))["total"] or 0)
+        if today + item.price > limit:
+            raise LimitExceeded(f"You can buy at most {Money(limit, item.currency)} of coins per day.",
+                                {"pack": ["Daily purchase limit reached."]})
+        purchase = CoinPurchase.objects.create(fan=fan, pack=item, coins=item.coins, price=item.price,
+                                               currency=item.currency)
+        purchase.payment = payments.payment_create(
+            purpose="coin_purchase", ref=f"coin-purchase:{purchase.pk}", payer=fan,
+            amount=Money(item.price, item.currency), payment_method=payment_method,
+            metadata={"coin_purchase_id": purchase.pk})
+        purchase.save(update_fields=["payment"])
+    return purchase
+
+

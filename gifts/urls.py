@@ -1,0 +1,14 @@
+from django.urls import path
+
+from gifts import api
+
+urlpatterns = [
+    path("coin-packs/", api.CoinPackListApi.as_view(), name="coin-pack-list"),
+    path("coin-purchases/", api.CoinPurchaseCreateApi.as_view(), name="coin-purchase-list"),
+    path("coin-purchases/<int:purchase_id>/refresh/", api.CoinPurchaseRefreshApi.as_view(),
+         name="coin-purchase-refresh"),
+    path("gifts/", api.GiftListApi.as_view(), name="gift-list"),
+    path("videos/", api.VideoCreateApi.as_view(), name="video-list"),
+    path("creators/<str:handle>/videos/", api.CreatorVideoListApi.as_view(), name="creator-videos"),
+    path("gift-sends/", api.GiftSendCreateApi.as_view(), name="gift-send-list"),
+]

@@ -1,0 +1,190 @@
+"""Gift sends: exact conversion, the breakdown, every refusal writing nothing, R2, query budget."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+import pytest
+from django.db import connection
+
+from creatornext.accounts.models import Block
+from creatornext.core import config
+from creatornext.ledger import selectors as ledger
+from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind, Entry
+from eligibility.defaults import seed_defaults
+from gifts.config import DIAMONDS_PER_COIN_DEN, DIAMONDS_PER_COIN_NUM
+from gifts.defaults import seed_catalog
+from gifts.models import GiftSend, Video, WalletLock
+from tests.eligibility.helpers import enroll, make_creator
+from tests.gifts.conftest import gift_id
+from tests.support.ledger import give_coins
+from tests.support.world import api_client, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def diamonds(user):
+    return ledger.wallet(user)["diamonds"]
+
+
+def coins(user):
+    return ledger.wallet(user)["coins"]
+
+
+def test_a_rainbow_turns_100_coins_into_100_diamonds_with_the_breakdown(send, fan, video, creator):
+    response = send(fan, video, gift="Rainbow")
+    assert response.status_code == 201, response.content
+    assert response.json() == {
+        "id": response.json()["id"], "gift": "Rainbow", "quantity": 1, "coins_spent": 100,
+        "diamonds_credited": 100, "diamonds_remainder": "0",
+        "list_value": {"amount": 106, "currency": "USD"},  # 100 × 0.74/70 = 1.0571… → 1.06
+        "creator_value": {"amount": 50, "currency": "USD"},  # 100 diamonds × 0.005
+        "platform_share_bps": 5270,  # 1 − 0.50 / 1.0571… = 52.70%
+    }
+    assert (coins(fan), diamonds(creator.user)) == (900, 100)
+
+
+def test_quantity_99_of_the_dearest_gift(send, video, creator):
+    whale = make_user("whale")
+    give_coins(whale, 44_999 * 99)
+    response = send(whale, video, gift="Universe", quantity=99)
+    assert response.status_code == 201
+    assert response.json()["coins_spent"] == response.json()["diamonds_credited"] == 4_454_901
+    assert (coins(whale), diamonds(creator.user)) == (0, 4_454_901)
+
+
+def test_a_fractional_rate_sends_the_fraction_to_the_remainder_and_past_sends_keep_their_rate(
+        send, fan, video, creator):
+    staff = make_user("boss", staff=True)
+    first = GiftSend.objects.get(pk=send(fan, video, gift="Panda").json()["id"])  # at 1:1
+    config.set_value(definition=DIAMONDS_PER_COIN_NUM, value=85, actor=staff)
+    config.set_value(definition=DIAMONDS_PER_COIN_DEN, value=100, actor=staff)
+    response = send(fan, video, gift="Panda", quantity=3)  # 15 coins × 0.85 = 12.75 diamonds
+    body = response.json()
+    assert (body["coins_spent"], body["diamonds_credited"], body["diamonds_remainder"]) == (15, 12, "3/4")
+    second = GiftSend.objects.get(pk=body["id"])
+    assert second.diamonds_credited * 1_000_000 + second.remainder_micro == 15 * 850_000
+    assert (first.rate_num, first.rate_den, second.rate_num, second.rate_den) == (1, 1, 17, 20)
+    remainder = Entry.objects.get(transaction__key=f"gift-send:{second.pk}", asset=MICRO_DIAMOND,
+                                  account__kind=AccountKind.DIAMOND_REMAINDER)
+    assert remainder.amount == 750_000
+    first.refresh_from_db()
+    assert first.diamonds_credited == 5  # history unchanged
+    assert diamonds(creator.user) == 5 + 12
+
+
+def refused(send, user, video, nothing_changed, **kw):
+    with nothing_changed():
+        response = send(user, video, **kw)
+    return response.status_code, response.json()["error"]["code"]
+
+
+def test_not_enough_coins_is_409_insufficient_funds(send, fan, video, nothing_changed):
+    assert refused(send, fan, video, nothing_changed, gift="Drama Queen") == (409, "insufficient_funds")
+
+
+def test_a_creator_not_enrolled_in_video_gifts_is_409(send, fan, nothing_changed):
+    other = make_creator("small")
+    video = Video.objects.create(creator=other, kind="original", title="x")
+    assert refused(send, fan, video, nothing_changed) == (409, "not_eligible")
+
+
+@pytest.mark.parametrize("kind", ["duet", "stitch", "ad", "sponsored"])
+def test_duets_stitches_ads_and_sponsored_videos_cannot_receive_gifts(send, fan, creator, kind,
+                                                                      nothing_changed):
+    video = Video.objects.create(creator=creator, kind=kind, title="x")
+    assert refused(send, fan, video, nothing_changed) == (409, "invalid_state")
+
+
+def test_self_gifting_is_refused(send, video, creator, nothing_changed):
+    give_coins(creator.user, 100)
+    assert refused(send, creator.user, video, nothing_changed) == (400, "invalid")
+
+
+def test_a_blocked_fan_is_403(send, fan, video, creator, nothing_changed):
+    Block.objects.create(creator=creator, fan=fan)
+    assert refused(send, fan, video, nothing_changed) == (403, "blocked")
+
+
+def test_a_minor_is_403(send, video, nothing_changed):
+    minor = make_user("teen", dob=datetime.date.today() - datetime.timedelta(days=365 * 16))
+    api_client(minor)
+    give_coins(minor, 100)
+    assert refused(send, minor, video, nothing_changed) == (403, "age_restricted")
+
+
+def test_a_locked_wallet_cannot_send(send, fan, video, nothing_changed):
+    WalletLock.objects.create(fan=fan, reason="chargeback")
+    assert refused(send, fan, video, nothing_changed) == (409, "invalid_state")
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"quantity": 0}, "quantity"), ({"quantity": 100}, "quantity"), ({"quantity": "5"}, "quantity"),
+    ({"quantity": 1.5}, "quantity")])
+def test_bad_quantities_are_400(send, fan, video, nothing_changed, extra, field):
+    with nothing_changed():
+        response = send(fan, video, **extra)
+    assert response.status_code == 400 and field in response.json()["error"]["fields"]
+
+
+def test_a_private_or_another_creators_video_is_400(send, fan, creator, nothing_changed):
+    other = make_creator("other")
+    for video in (Video.objects.create(creator=creator, kind="original", title="p", public=False),
+                  Video.objects.create(creator=other, kind="original", title="o")):
+        with nothing_changed():
+            body = {"creator": "maya.makes", "gift": gift_id("Rose"), "quantity": 1, "video": video.pk}
+            r = api_client(fan).post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="x")
+        assert r.status_code == 400
+
+
+def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, django_assert_max_num_queries):
+    send(fan, video)  # accounts exist after the first send
+    # Today 28: idempotency (4), token, gift, creator, video, block, wallet lock, enrolment, the send
+    # row, 4 account lookups, the ledger posting (key, fan update, entries, creator update) …
+    with django_assert_max_num_queries(30):
+        assert send(fan, video).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r2_100_concurrent_sends_costing_twice_the_coins_never_overdraw_and_convert_exactly():
+    seed_defaults()
+    seed_catalog()
+    creator = make_creator("maya.makes")
+    enroll(creator, "creator-next", "video-gifts")
+    video = Video.objects.create(creator=creator, kind="original", title="burst")
+    fan = make_user("fan")
+    give_coins(fan, 250)  # 100 sends × 5 coins (Panda) = 500 = 2 × 250
+    # 100 sends from 40 threads (each its own connection) released together: PostgreSQL's default
+    # 100 connections are shared with the rest of the machine.
+    barrier = threading.Barrier(40)
+    codes, lock = [], threading.Lock()
+    panda = gift_id("Panda")
+
+    def sender(t):
+        barrier.wait()
+        try:
+            client = api_client(fan)
+            for i in range(t, 100, 40):
+                r = client.post("/api/v1/gift-sends/", {
+                    "creator": "maya.makes", "gift": panda, "quantity": 1, "video": video.pk},
+                    format="json", HTTP_IDEMPOTENCY_KEY=f"burst-{i}")
+                with lock:
+                    codes.append(r.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sender, args=(t,)) for t in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [201] * 50 + [409] * 50
+    assert coins(fan) == 0
+    debited = -sum(Entry.objects.filter(owner=fan, asset=COIN, amount__lt=0).values_list("amount", flat=True))
+    credited = sum(Entry.objects.filter(owner=creator.user, asset=DIAMOND).values_list("amount", flat=True))
+    remainder = sum(Entry.objects.filter(asset=MICRO_DIAMOND, account__kind=AccountKind.DIAMOND_REMAINDER)
+                    .values_list("amount", flat=True))
+    assert debited == 250
+    assert credited * 1_000_000 + remainder == debited * 1_000_000  # rate 1:1
+    assert GiftSend.objects.count() == 50
