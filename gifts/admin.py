@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
-from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, Video, WalletLock
+from gifts import services
+from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
 
 @admin.register(CoinPack)
@@ -50,3 +53,56 @@ class WalletLockAdmin(admin.ModelAdmin):
 
     list_display = ("fan", "locked_at", "reason")
     search_fields = ("fan__username",)
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(admin.ModelAdmin):
+    """The review queue: staff approve (pays the creator) or reject (returns the diamonds), with a
+    reason that goes to the audit log."""
+
+    list_display = ("id", "created_at", "creator", "diamonds", "amount", "status", "reviewed_by")
+    list_filter = ("status",)
+    search_fields = ("creator__handle",)
+    readonly_fields = [f.name for f in Redemption._meta.fields]
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _decide(self, request, queryset, approve: bool):
+        verb = "Approve" if approve else "Reject"
+        if "apply" not in request.POST:
+            return TemplateResponse(request, "admin/gifts/redemption/review.html", {
+                **self.admin_site.each_context(request), "title": f"{verb} redemptions", "verb": verb,
+                "queryset": queryset, "action": "approve" if approve else "reject",
+                "opts": self.model._meta})
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            self.message_user(request, "Give a reason.", messages.ERROR)
+            return None
+        for redemption in queryset:
+            try:
+                services.redemption_review(redemption=redemption, actor=request.user, approve=approve,
+                                           reason=reason)
+            except (services.InvalidState, ValidationError) as exc:
+                self.message_user(request, f"Redemption {redemption.pk}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Redemption {redemption.pk}: {verb.lower()}d.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Approve the selected redemptions (pays the creator)")
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject the selected redemptions (returns the diamonds)")
+    def reject(self, request, queryset):
+        return self._decide(request, queryset, approve=False)
+
+
+@admin.register(LiveStream)
+class LiveStreamAdmin(admin.ModelAdmin):
+    list_display = ("title", "creator", "started_at", "ended_at")
+    search_fields = ("title", "creator__handle")

@@ -16,8 +16,8 @@ from creatornext.accounts.selectors import creator_by_handle
 from creatornext.core.api import ApiError, MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
 from creatornext.money import Money
-from gifts import services
-from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, Video
+from gifts import selectors, services
+from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video
 
 IDEMPOTENCY = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
 
@@ -190,3 +190,143 @@ class CoinPurchaseRefreshApi(APIView):
             payment_refresh(payment=purchase.payment)
             purchase.refresh_from_db()
         return Response(CoinPurchaseCreateApi.OutputSerializer(CoinPurchaseCreateApi.out(purchase)).data)
+
+
+# --- live streams --------------------------------------------------------------------------------
+class LiveStreamOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    creator = serializers.CharField(source="creator.handle")
+    title = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    is_live = serializers.BooleanField()
+
+
+def _creator_of(request: Request) -> CreatorProfile:
+    assert isinstance(request.user, User)
+    profile = CreatorProfile.objects.filter(user=request.user).first()
+    if profile is None:
+        raise ApiError(403, "permission_denied", "Only creators can do this.")
+    return profile
+
+
+class LiveStreamStartApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        title = serializers.CharField(max_length=150)
+
+    @extend_schema(operation_id="live_streams_create", request=InputSerializer,
+                   responses={201: LiveStreamOutput})
+    def post(self, request: Request) -> Response:
+        """Go live (creators enrolled in live-gifts)."""
+        profile = _creator_of(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        stream = services.live_stream_start(creator=profile, **data.validated_data)
+        return Response(LiveStreamOutput(stream).data, status=status.HTTP_201_CREATED)
+
+
+class LiveStreamEndApi(APIView):
+    @extend_schema(operation_id="live_streams_end", request=None, responses={200: LiveStreamOutput})
+    def post(self, request: Request, stream_id: int) -> Response:
+        profile = _creator_of(request)
+        stream = LiveStream.objects.filter(pk=stream_id, creator=profile).first()
+        if stream is None:
+            raise Http404
+        return Response(LiveStreamOutput(services.live_stream_end(stream=stream)).data)
+
+
+class LiveStreamSummaryApi(APIView):
+    class OutputSerializer(LiveStreamOutput):
+        class PerGift(serializers.Serializer):
+            gift = serializers.CharField()
+            quantity = serializers.IntegerField()
+            diamonds = serializers.IntegerField()
+
+        class TopGifter(serializers.Serializer):
+            fan = serializers.CharField()
+            coins = serializers.IntegerField()
+
+        diamonds = serializers.IntegerField()
+        per_gift = PerGift(many=True)
+        top_gifters = TopGifter(many=True)
+
+    @extend_schema(operation_id="live_streams_retrieve", responses={200: OutputSerializer})
+    def get(self, request: Request, stream_id: int) -> Response:
+        """The creator's summary of a stream: diamonds per gift type and the top gifters."""
+        profile = _creator_of(request)
+        stream = LiveStream.objects.select_related("creator").filter(pk=stream_id, creator=profile).first()
+        if stream is None:
+            raise Http404
+        summary = selectors.stream_summary(stream)
+        for name, value in summary.items():
+            setattr(stream, name, value)
+        return Response(self.OutputSerializer(stream).data)
+
+
+class LiveStreamFeedApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        class Item(serializers.Serializer):
+            id = serializers.IntegerField()
+            fan = serializers.CharField()
+            gift = serializers.CharField()
+            icon = serializers.CharField()
+            quantity = serializers.IntegerField()
+            diamonds = serializers.IntegerField()
+            created_at = serializers.DateTimeField()
+
+        results = Item(many=True)
+        cursor = serializers.IntegerField(help_text="pass as ?after= to get only newer gifts")
+        is_live = serializers.BooleanField()
+
+    @extend_schema(operation_id="live_streams_feed", responses={200: OutputSerializer},
+                   parameters=[OpenApiParameter("after", int, description="a previous response's cursor")])
+    def get(self, request: Request, stream_id: int) -> Response:
+        """The stream's gifts, newest first. Follow it by passing the last ``cursor`` as ``?after=``."""
+        stream = LiveStream.objects.filter(pk=stream_id).first()
+        if stream is None:
+            raise Http404
+        raw = request.query_params.get("after", "0")
+        if not raw.isdigit() or len(raw) > 18:
+            raise serializers.ValidationError({"after": ["A cursor from a previous response."]})
+        items, cursor = selectors.stream_feed(stream, after=int(raw))
+        return Response(self.OutputSerializer({"results": items, "cursor": cursor,
+                                               "is_live": stream.is_live}).data)
+
+
+# --- redemptions ---------------------------------------------------------------------------------
+class RedemptionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="approved, in_review or rejected")
+    diamonds = serializers.IntegerField(help_text="the diamonds redeemed (an odd one stays with you)")
+    amount = MoneyField()
+    created_at = serializers.DateTimeField()
+
+
+def _redemption(r) -> dict:
+    return {"id": r.pk, "status": r.status, "diamonds": r.diamonds, "amount": Money(r.amount, r.currency),
+            "created_at": r.created_at}
+
+
+class RedemptionListCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        diamonds = serializers.IntegerField(min_value=1, max_value=2**62)
+
+    @extend_schema(operation_id="redemptions_create", request=InputSerializer,
+                   responses={201: RedemptionOutput}, parameters=[IDEMPOTENCY])
+    @idempotent
+    def post(self, request: Request) -> Response:
+        """Turn diamonds into cash (pending for the holding period)."""
+        profile = _creator_of(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        redemption = services.redemption_create(creator=profile, **data.validated_data)
+        return Response(RedemptionOutput(_redemption(redemption)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="redemptions_list", responses={200: paginated(RedemptionOutput)})
+    def get(self, request: Request) -> Response:
+        profile = _creator_of(request)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(Redemption.objects.filter(creator=profile), request, view=self) or []
+        return paginator.get_paginated_response([RedemptionOutput(_redemption(r)).data for r in page])

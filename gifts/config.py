@@ -28,3 +28,9 @@ PURCHASE_DAILY_TOTAL = config.register("gifts.purchase_daily_total", 50_000,
 MIN_AGE = config.register("gifts.min_age", 18, "Minimum age to buy coins and send gifts.",
                           minimum=13, maximum=25)
 MAX_QUANTITY = 99
+REDEEM_MIN = config.register("gifts.redeem_min", 1_000, "Smallest redemption (minor units).", minimum=1)
+REDEEM_DAILY_MAX = config.register("gifts.redeem_daily_max", 100_000,
+                                   "Most a creator may redeem per UTC day (minor units).", minimum=0)
+REDEEM_REVIEW_THRESHOLD = config.register(
+    "gifts.redeem_review_threshold", 50_000,
+    "When a day's redemptions (this one included) pass this, staff review it (minor units).", minimum=0)

@@ -101,6 +101,8 @@ class GiftSend(models.Model):
     gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveSmallIntegerField()
     video = models.ForeignKey(Video, null=True, blank=True, on_delete=models.PROTECT, related_name="gifts")
+    live_stream = models.ForeignKey("LiveStream", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="gifts")
     coins_spent = models.BigIntegerField()
     diamonds_credited = models.BigIntegerField()
     remainder_micro = models.BigIntegerField(default=0)  # diamond fraction, in millionths
@@ -117,3 +119,49 @@ class GiftSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.gift} to {self.creator}"
+
+
+class LiveStream(models.Model):
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="live_streams")
+    title = models.CharField(max_length=150)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.title} ({'live' if self.is_live else 'ended'})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+
+class Redemption(models.Model):
+    """Diamonds converted to cash: approved at once, or held for staff review past the threshold."""
+
+    class Status(models.TextChoices):
+        APPROVED = "approved"
+        IN_REVIEW = "in_review"
+        REJECTED = "rejected"
+
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="redemptions")
+    diamonds = models.BigIntegerField()  # the diamonds the cash pays for (an odd one stays)
+    amount = models.BigIntegerField()  # cash, minor units, rounded down to whole cents
+    currency = models.CharField(max_length=3, default="USD")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    # The rate and limits it was made under
+    rate_num = models.BigIntegerField()
+    rate_den = models.BigIntegerField()
+    limits = models.JSONField(default=dict)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    review_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["creator", "-created_at"])]
+        constraints = [models.CheckConstraint(condition=models.Q(diamonds__gt=0, amount__gt=0),
+                                              name="redemption_positive")]
+
+    def __str__(self) -> str:
+        return f"redemption {self.pk}: {self.diamonds} diamonds → {self.amount} ({self.status})"

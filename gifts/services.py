@@ -30,9 +30,10 @@ from creatornext.payments import services as payments
 from creatornext.payments.models import PaymentStatus
 from eligibility.services import require_enrolled
 from gifts import config as gift_config
-from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, Video, WalletLock
+from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
 VIDEO_PROGRAM = "video-gifts"
+LIVE_PROGRAM = "live-gifts"
 
 
 class NotEnoughCoins(DomainError):
@@ -101,8 +102,6 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
               live_stream: int | None = None) -> GiftSend:
     if (video is None) == (live_stream is None):
         raise ValidationError({"video": ["Send to exactly one target: a video or a live stream."]})
-    if live_stream is not None:
-        raise InvalidState("Live gifts are not available yet.", {"live_stream": ["Not available yet."]})
     if not 1 <= quantity <= gift_config.MAX_QUANTITY:
         raise ValidationError({"quantity": ["Send between 1 and 99."]})
     item = Gift.objects.filter(pk=gift, active=True).first()
@@ -111,25 +110,35 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
     profile = creator_by_handle(creator)
     if profile is None:
         raise ValidationError({"creator": ["No creator with this handle."]})
-    target = Video.objects.filter(pk=video or 0, creator=profile, public=True).first()
-    if target is None:
-        raise ValidationError({"video": [f"@{profile.handle} has no such public video."]})
+    target_video, stream, program = None, None, VIDEO_PROGRAM
+    if video is not None:
+        target_video = Video.objects.filter(pk=video, creator=profile, public=True).first()
+        if target_video is None:
+            raise ValidationError({"video": [f"@{profile.handle} has no such public video."]})
+    else:
+        stream, program = LiveStream.objects.filter(pk=live_stream or 0, creator=profile).first(), LIVE_PROGRAM
+        if stream is None:
+            raise ValidationError({"live_stream": [f"@{profile.handle} has no such live stream."]})
     if profile.user_id == fan.pk:
         raise ValidationError({"creator": ["You cannot send gifts to yourself."]})
     require_age(fan, config.get(gift_config.MIN_AGE), action="send gifts")
     if is_blocked(profile, fan):
         raise Blocked(f"@{profile.handle} does not accept gifts from you.")
-    if not target.accepts_gifts:
-        raise InvalidState(f"A {target.kind} video cannot receive gifts.", {"video": ["Gifts are off here."]})
+    if target_video is not None and not target_video.accepts_gifts:
+        raise InvalidState(f"A {target_video.kind} video cannot receive gifts.",
+                           {"video": ["Gifts are off here."]})
+    if stream is not None and not stream.is_live:
+        raise InvalidState("This live stream has ended.", {"live_stream": ["The stream has ended."]})
     if WalletLock.objects.filter(fan=fan).exists():
         raise InvalidState("Your coin wallet is locked for review.", {"gift": ["Wallet locked."]})
-    require_enrolled(profile, VIDEO_PROGRAM)
+    require_enrolled(profile, program)
 
     rate = conversion_rate()
     coins = item.coins * quantity
     diamonds, remainder = convert(coins, rate)
     with transaction.atomic():
-        send = GiftSend.objects.create(fan=fan, creator=profile, gift=item, quantity=quantity, video=target,
+        send = GiftSend.objects.create(fan=fan, creator=profile, gift=item, quantity=quantity,
+                                       video=target_video, live_stream=stream,
                                        coins_spent=coins, diamonds_credited=diamonds,
                                        remainder_micro=remainder, rate_num=rate.numerator,
                                        rate_den=rate.denominator)
@@ -178,3 +187,118 @@ def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPu
     return purchase
 
 
+
+
+# --- live streams --------------------------------------------------------------------------------
+def live_stream_start(*, creator: CreatorProfile, title: str) -> LiveStream:
+    require_enrolled(creator, LIVE_PROGRAM)
+    if LiveStream.objects.filter(creator=creator, ended_at__isnull=True).exists():
+        raise InvalidState("You are already live: end that stream first.")
+    return LiveStream.objects.create(creator=creator, title=title.strip() or "Live")
+
+
+def live_stream_end(*, stream: LiveStream) -> LiveStream:
+    with transaction.atomic():
+        stream = LiveStream.objects.select_for_update().get(pk=stream.pk)
+        if not stream.is_live:
+            raise InvalidState("This live stream has already ended.")
+        stream.ended_at = timezone.now()
+        stream.save(update_fields=["ended_at"])
+    return stream
+
+
+# --- redemption ----------------------------------------------------------------------------------
+def redemption_rate() -> Fraction:
+    return Fraction(config.get(gift_config.REDEEM_CENTS_NUM), config.get(gift_config.REDEEM_CENTS_DEN))
+
+
+def redemption_quote(diamonds: int, rate: Fraction) -> tuple[int, int]:
+    """(cash in cents rounded down, the diamonds that cash pays for). An odd diamond stays."""
+    cents = (diamonds * rate).numerator // (diamonds * rate).denominator if diamonds else 0
+    paid_for = -((-cents) // rate) if rate else 0  # the fewest diamonds worth ``cents``: ceil(cents / rate)
+    return cents, int(paid_for)
+
+
+def _diamond_legs(creator: CreatorProfile, diamonds: int, sink: str) -> list[Leg]:
+    return [Leg(account_for(creator.user, AccountKind.DIAMONDS, DIAMOND), -diamonds),
+            Leg(platform_account(sink, DIAMOND), diamonds)]
+
+
+def _pay_out_redemption(redemption: Redemption) -> None:
+    """Approved: the diamonds are redeemed and the cash is the creator's pending income."""
+    from creatornext.ledger.services import creator_income
+
+    cur = redemption.currency
+    creator_income(key=f"redemption:{redemption.pk}:paid", kind="redemption", owner=redemption.creator.user,
+                   amount=Money(redemption.amount, cur), ref=f"redemption:{redemption.pk}",
+                   source_legs=[Leg(platform_account(AccountKind.REDEMPTIONS, cur), -redemption.amount)],
+                   memo=f"{redemption.diamonds:,} diamonds redeemed")
+
+
+def redemption_create(*, creator: CreatorProfile, diamonds: int) -> Redemption:
+    rate = redemption_rate()
+    limits = {"min": config.get(gift_config.REDEEM_MIN), "daily_max": config.get(gift_config.REDEEM_DAILY_MAX),
+              "review_threshold": config.get(gift_config.REDEEM_REVIEW_THRESHOLD)}
+    cents, paid_for = redemption_quote(diamonds, rate)
+    if cents < limits["min"]:
+        smallest = -((-limits["min"]) // rate)
+        raise ValidationError({"diamonds": [
+            f"The smallest redemption is {Money(limits['min'], 'USD')} ({int(smallest):,} diamonds)."]})
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=creator.user_id).first()  # caps: one at a time
+        start = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
+        today = (Redemption.objects.filter(creator=creator, created_at__gte=start)
+                 .exclude(status=Redemption.Status.REJECTED).aggregate(total=Sum("amount"))["total"] or 0)
+        if today + cents > limits["daily_max"]:
+            raise LimitExceeded(f"You can redeem at most {Money(limits['daily_max'], 'USD')} per day; "
+                                f"{Money(max(0, limits['daily_max'] - today), 'USD')} left today.",
+                                {"diamonds": ["Daily redemption limit reached."]})
+        review = today + cents > limits["review_threshold"]
+        redemption = Redemption.objects.create(
+            creator=creator, diamonds=paid_for, amount=cents, rate_num=rate.numerator, rate_den=rate.denominator,
+            limits=limits, status=Redemption.Status.IN_REVIEW if review else Redemption.Status.APPROVED)
+        sink = AccountKind.DIAMONDS_IN_REVIEW if review else AccountKind.DIAMONDS_REDEEMED
+        try:
+            post(Posting(key=f"redemption:{redemption.pk}:diamonds", kind="redemption_diamonds",
+                         legs=_diamond_legs(creator, paid_for, sink), ref=f"redemption:{redemption.pk}"))
+        except InsufficientFunds as exc:
+            raise NotEnoughCoins(f"Not enough diamonds: {paid_for:,} needed.",
+                                 {"diamonds": ["More than you have."]}) from exc
+        if not review:
+            redemption.decided_at = timezone.now()
+            redemption.save(update_fields=["decided_at"])
+            _pay_out_redemption(redemption)
+    return redemption
+
+
+def redemption_review(*, redemption: Redemption, actor: User, approve: bool, reason: str) -> Redemption:
+    """Staff decide a redemption in review: approve pays it; reject returns the diamonds."""
+    from creatornext.audit.services import audit_record
+
+    if not reason.strip():
+        raise ValidationError({"reason": ["Give a reason."]})
+    with transaction.atomic():
+        redemption = Redemption.objects.select_for_update().select_related("creator__user").get(pk=redemption.pk)
+        if redemption.status != Redemption.Status.IN_REVIEW:
+            raise InvalidState(f"This redemption is already {redemption.status}.")
+        held = platform_account(AccountKind.DIAMONDS_IN_REVIEW, DIAMOND)
+        if approve:
+            post(Posting(key=f"redemption:{redemption.pk}:approved", kind="redemption_approved", legs=[
+                Leg(held, -redemption.diamonds),
+                Leg(platform_account(AccountKind.DIAMONDS_REDEEMED, DIAMOND), redemption.diamonds)],
+                ref=f"redemption:{redemption.pk}"))
+            _pay_out_redemption(redemption)
+        else:
+            post(Posting(key=f"redemption:{redemption.pk}:rejected", kind="redemption_rejected", legs=[
+                Leg(held, -redemption.diamonds),
+                Leg(account_for(redemption.creator.user, AccountKind.DIAMONDS, DIAMOND), redemption.diamonds)],
+                ref=f"redemption:{redemption.pk}"))
+        before = redemption.status
+        redemption.status = Redemption.Status.APPROVED if approve else Redemption.Status.REJECTED
+        redemption.reviewed_by, redemption.review_reason = actor, reason
+        redemption.decided_at = timezone.now()
+        redemption.save()
+        audit_record(actor=actor, action="redemption.approved" if approve else "redemption.rejected",
+                     obj=redemption, before={"status": before}, after={"status": redemption.status},
+                     reason=reason)
+    return redemption

@@ -11,4 +11,9 @@ urlpatterns = [
     path("videos/", api.VideoCreateApi.as_view(), name="video-list"),
     path("creators/<str:handle>/videos/", api.CreatorVideoListApi.as_view(), name="creator-videos"),
     path("gift-sends/", api.GiftSendCreateApi.as_view(), name="gift-send-list"),
+    path("live-streams/", api.LiveStreamStartApi.as_view(), name="live-stream-list"),
+    path("live-streams/<int:stream_id>/", api.LiveStreamSummaryApi.as_view(), name="live-stream-detail"),
+    path("live-streams/<int:stream_id>/end/", api.LiveStreamEndApi.as_view(), name="live-stream-end"),
+    path("live-streams/<int:stream_id>/feed/", api.LiveStreamFeedApi.as_view(), name="live-stream-feed"),
+    path("redemptions/", api.RedemptionListCreateApi.as_view(), name="redemption-list"),
 ]

@@ -150,4 +150,22 @@ MATRIX: dict[str, Entry] = {
         cells={"POST": every(409, creator=400, other_brand_member=403)},
         body=lambda w, m, role: {"creator": w.objects["creator"].handle, "gift": w.objects["rose"].pk,
                                  "quantity": 1, "video": w.objects["video"].pk}),
+    # --- LIVE and redemption ---
+    "api:live-stream-list": Entry(
+        # Creators may go live; the world's creators are not enrolled in live-gifts (409).
+        cells={"POST": every(403, creator=409, other_creator=409)},
+        body=lambda w, m, role: {"title": "Going live"}),
+    "api:live-stream-detail": Entry(
+        cells={"GET": every(403, creator=200, other_creator=404)},
+        kwargs=lambda w: {"stream_id": w.objects["stream"].pk}),
+    "api:live-stream-end": Entry(
+        cells={"POST": every(403, creator=200, other_creator=404)},
+        kwargs=lambda w: {"stream_id": w.objects["stream"].pk}),
+    "api:live-stream-feed": Entry(
+        cells={"GET": _all(200)}, kwargs=lambda w: {"stream_id": w.objects["stream"].pk}),
+    "api:redemption-list": Entry(
+        # Creators only; with no diamonds the redemption is refused (409).
+        cells={"GET": every(403, creator=200, other_creator=200),
+               "POST": every(403, creator=409, other_creator=409)},
+        body=lambda w, m, role: {"diamonds": 2000} if m == "POST" else None),
 }

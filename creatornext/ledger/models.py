@@ -41,6 +41,7 @@ class AccountKind(models.TextChoices):
     DIAMONDS_ISSUED = "diamonds_issued", "Diamonds issued"
     DIAMOND_REMAINDER = "diamond_remainder", "Diamond fractions (remainder)"
     DIAMONDS_REDEEMED = "diamonds_redeemed", "Diamonds redeemed"
+    DIAMONDS_IN_REVIEW = "diamonds_in_review", "Diamonds held while a redemption is reviewed"
     COIN_SALES = "coin_sales", "Coin sales"
     REDEMPTIONS = "redemptions", "Diamond redemptions paid"
     ESCROW = "escrow", "Escrow"

@@ -108,10 +108,8 @@ def _fee_of(stripe_client: stripe.StripeClient, charge_id: str) -> int | None:
 def _to_result(stripe_client: stripe.StripeClient, pi: Any) -> ProviderPayment:
     raw = _get(pi, "status", "")
     error = _get(pi, "last_payment_error") or {}
-    if raw == "requires_payment_method":
-        status = "failed" if error else "created"
-    else:
-        status = _STATUS.get(raw, "processing")
+    # "requires_payment_method" after an attempt means it failed; before one, nothing happened yet.
+    status = ("failed" if error else "created") if raw == "requires_payment_method" else _STATUS.get(raw, "processing")
     charge_id = _latest_charge_id(pi)
     return ProviderPayment(
         id=pi["id"], status=status, client_secret=_get(pi, "client_secret", "") or "",

@@ -73,6 +73,9 @@ def build_world() -> World:
     from gifts.models import CoinPack, CoinPurchase
 
     pack = CoinPack.objects.get(coins=70)
+    from gifts.models import LiveStream
+
+    world.objects["stream"] = LiveStream.objects.create(creator=world.objects["creator"], title="Live now")
     world.objects["coin_purchase"] = CoinPurchase.objects.create(  # not paid yet: no payment
         fan=world.users["fan"], pack=pack, coins=pack.coins, price=pack.price, currency=pack.currency)
     world.objects["video"] = Video.objects.create(creator=world.objects["creator"], kind="original",
