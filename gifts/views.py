@@ -38,3 +38,38 @@ def wallet(request: HttpRequest) -> HttpResponse:
         "balances": balances, "cash": cash,
         "diamond_value": services.breakdown(0, balances["diamonds"]).creator_value,
         "sent": sent, "received": received})
+
+
+@ensure_csrf_cookie
+def live_stream(request: HttpRequest, stream_id: int) -> HttpResponse:
+    from django.http import Http404
+    from django.templatetags.static import static
+
+    from gifts.models import Gift, LiveStream
+
+    stream = LiveStream.objects.select_related("creator__user").filter(pk=stream_id).first()
+    if stream is None:
+        raise Http404("No such live stream.")
+    is_owner = request.user.is_authenticated and request.user.pk == stream.creator.user_id
+    catalog = [{"gift": g, "icon": static(g.icon)} for g in Gift.objects.filter(active=True)]
+    return render(request, "gifts/live.html", {"stream": stream, "is_owner": is_owner, "catalog": catalog})
+
+
+@login_required
+@ensure_csrf_cookie
+def diamonds(request: HttpRequest) -> HttpResponse:
+    from creatornext.accounts.models import CreatorProfile
+    from gifts.models import LiveStream, Redemption
+
+    assert isinstance(request.user, User)
+    profile = CreatorProfile.objects.filter(user=request.user).first()
+    if profile is None:
+        return render(request, "gifts/not_a_creator.html", status=403)
+    balance = ledger.wallet(request.user)["diamonds"]
+    rate = services.redemption_rate()
+    cents, paid_for = services.redemption_quote(balance, rate)
+    return render(request, "gifts/diamonds.html", {
+        "balance": balance, "worth": Money(cents, "USD"), "paid_for": paid_for,
+        "redemptions": Redemption.objects.filter(creator=profile).order_by("-pk")[:50],
+        "live": LiveStream.objects.filter(creator=profile, ended_at__isnull=True).first(),
+    })

@@ -15,9 +15,12 @@
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": CreatorNextPay.csrfToken(),
                    "Idempotency-Key": key },
-        body: JSON.stringify({ creator: form.dataset.creator, video: parseInt(form.dataset.video, 10),
-                               gift: parseInt(form.querySelector("select[name=gift]").value, 10),
-                               quantity: Number.isNaN(quantity) ? 0 : quantity }),
+        body: JSON.stringify(Object.assign(
+          { creator: form.dataset.creator,
+            gift: parseInt(form.querySelector("select[name=gift]").value, 10),
+            quantity: Number.isNaN(quantity) ? 0 : quantity },
+          form.dataset.liveStream ? { live_stream: parseInt(form.dataset.liveStream, 10) }
+            : { video: parseInt(form.dataset.video, 10) })),
       });
       const data = await response.json().catch(() => ({}));
       key = CreatorNextPay.newKey();

@@ -1,0 +1,61 @@
+// A live stream page: follow the gift feed (cursor polling) and let the creator end the stream.
+(function () {
+  "use strict";
+  const feed = document.getElementById("gift-feed");
+  if (!feed) return;
+  const stream = feed.dataset.stream;
+  let cursor = 0;
+  let live = true;
+
+  async function poll() {
+    try {
+      const response = await fetch(`/api/v1/live-streams/${stream}/feed/?after=${cursor}`);
+      if (response.ok) {
+        const data = await response.json();
+        data.results.slice().reverse().forEach((item) => {
+          const li = document.createElement("li");
+          const img = document.createElement("img");
+          img.src = item.icon;
+          img.alt = "";
+          img.width = 24;
+          img.height = 24;
+          li.appendChild(img);
+          li.appendChild(document.createTextNode(` ${item.fan} sent ${item.quantity} × ${item.gift}`));
+          feed.insertBefore(li, feed.firstChild);
+        });
+        if (data.results.length) document.getElementById("feed-empty").hidden = true;
+        cursor = data.cursor;
+        live = data.is_live;
+        if (!live) {
+          const badge = document.getElementById("live-badge");
+          badge.textContent = "Ended";
+          badge.classList.add("ended");
+        }
+      }
+    } finally {
+      if (live) setTimeout(poll, 1500);
+    }
+  }
+  poll();
+
+  const end = document.getElementById("end-stream");
+  if (end) {
+    end.addEventListener("click", async () => {
+      end.disabled = true;
+      const response = await fetch(`/api/v1/live-streams/${stream}/end/`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": CreatorNextPay.csrfToken() },
+        body: "{}",
+      });
+      if (response.ok) {
+        end.hidden = true;
+        live = false;
+        const badge = document.getElementById("live-badge");
+        badge.textContent = "Ended";
+        badge.classList.add("ended");
+      } else {
+        end.disabled = false;
+      }
+    });
+  }
+})();
