@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -179,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
     "payments-webhook-retry": {
         "task": "creatornext.payments.tasks.webhook_events_retry_due",
         "schedule": 60.0,
+    },
+    "tips-daily-digest": {
+        "task": "tips.tasks.tips_daily_digest",
+        "schedule": crontab(hour=7, minute=0),
     },
     "heartbeat": {
         "task": "creatornext.core.tasks.record_heartbeat",

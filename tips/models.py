@@ -33,3 +33,17 @@ class Tip(models.Model):
     @property
     def status(self) -> str:
         return self.payment.status if self.payment is not None else "pending"
+
+
+class TipDigest(models.Model):
+    """One daily "tips received" email per creator and UTC day (the row makes the task idempotent)."""
+
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["creator", "day"], name="tip_digest_once")]
+
+    def __str__(self) -> str:
+        return f"digest for {self.creator} on {self.day}"

@@ -114,3 +114,33 @@ def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> Tip:
     return tip
 
 
+
+
+def tips_daily_digest(*, day) -> int:
+    """Email each creator who received tips on ``day`` (UTC) a summary; at most once per day."""
+    from datetime import UTC, datetime, time
+
+    from django.db import IntegrityError
+
+    from creatornext.core.emails import email_queue
+    from tips.models import TipDigest
+
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    rows = (Tip.objects.filter(created_at__gte=start, created_at__lt=end,
+                               payment__status=PaymentStatus.SUCCEEDED)
+            .values("creator_id", "creator__handle", "creator__user__email", "currency")
+            .annotate(count=Count("id"), gross=Sum("amount"), fees=Sum("payment__fee")))
+    sent = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                TipDigest.objects.create(creator_id=row["creator_id"], day=day)
+                email_queue(to=[row["creator__user__email"]], template="tips_digest", context={
+                    "handle": row["creator__handle"], "day": day, "count": row["count"],
+                    "gross": Money(row["gross"], row["currency"]).format(),
+                    "net": Money(row["gross"] - (row["fees"] or 0), row["currency"]).format()})
+        except IntegrityError:
+            continue  # already sent for that day
+        sent += 1
+    return sent

@@ -166,3 +166,21 @@ def test_missing_idempotency_key_is_400(fake_stripe, fan, creator, nothing_chang
     with nothing_changed():
         response = api_client(fan).post("/api/v1/tips/", body, format="json")
     assert response.json()["error"]["code"] == "idempotency_key_required"
+
+
+def test_the_daily_digest_emails_each_creator_once(tip, fan, creator, django_capture_on_commit_callbacks):
+    from django.core import mail
+    from django.utils import timezone
+
+    from tips.services import tips_daily_digest
+
+    tip(fan, cents=1000)
+    tip(fan, cents=500)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tips_daily_digest(day=timezone.now().date()) == 1
+        assert tips_daily_digest(day=timezone.now().date()) == 0  # idempotent
+    assert len(mail.outbox) == 1
+    body = mail.outbox[0].body
+    assert mail.outbox[0].subject.startswith("You received 2 tips on")
+    assert "$15.00" in body and "$14.02" in body  # fees 0.59 + 0.45 (2.9% + 30¢ each)
