@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.audit.services import audit_record
-from creatornext.core.api import ApiError
+from creatornext.core.api import DomainError
 from creatornext.core.emails import email_queue
 from eligibility import presentation, selectors
 from eligibility.evaluation import (
@@ -50,19 +50,8 @@ Status = Enrollment.Status
 
 
 # --- errors ------------------------------------------------------------------------------------
-class EligibilityError(Exception):
-    """A refusal with the API's code, a sentence and per-field reasons."""
-
-    status_code = 409
-    code = "invalid_state"
-
-    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-
-    def api_error(self) -> ApiError:
-        return ApiError(self.status_code, self.code, self.message, self.fields)
+class EligibilityError(DomainError):
+    """A refusal with the API's code, a sentence and per-field reasons (409 unless a subclass says)."""
 
 
 class NotEligible(EligibilityError):

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
+from creatornext.core.admin import ReadOnlyAdmin
 from gifts import services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
@@ -26,22 +27,14 @@ class VideoAdmin(admin.ModelAdmin):
     search_fields = ("title", "creator__handle")
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(CoinPurchase)
-class CoinPurchaseAdmin(ReadOnly):
+class CoinPurchaseAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "fan", "coins", "price", "status")
     search_fields = ("fan__username",)
 
 
 @admin.register(GiftSend)
-class GiftSendAdmin(ReadOnly):
+class GiftSendAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "fan", "creator", "gift", "quantity", "coins_spent",
                     "diamonds_credited")
     search_fields = ("fan__username", "creator__handle")

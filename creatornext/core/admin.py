@@ -6,6 +6,19 @@ from creatornext.core import config
 from creatornext.core.models import Heartbeat, OutboundEmail, Setting
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that only code may write (ledger, payments, history): staff look, never edit."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class SettingForm(forms.ModelForm):
     reason = forms.CharField(max_length=500, help_text="Why (kept in the audit log).")
 

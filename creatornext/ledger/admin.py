@@ -2,18 +2,8 @@
 
 from django.contrib import admin
 
+from creatornext.core.admin import ReadOnlyAdmin
 from creatornext.ledger.models import Account, Entry, Hold, Transaction
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Account)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from creatornext.core import config
 from creatornext.ledger import selectors as ledger
@@ -16,6 +13,7 @@ from gifts.models import Redemption
 from gifts.services import redemption_review
 from tests.eligibility.helpers import enroll, make_creator
 from tests.gifts.conftest import gift_id
+from tests.support.concurrency import run_together
 from tests.support.ledger import give_coins, give_diamonds
 from tests.support.world import api_client, make_user
 
@@ -126,27 +124,6 @@ def test_the_daily_cap_and_the_review_threshold(live_creator, nothing_changed):
     redemption_review(redemption=third, actor=staff, approve=True, reason="checked")
     assert ledger.wallet(live_creator.user)["cash"][0]["pending"] == pending + 45_000
     config.set_value(definition=REDEEM_REVIEW_THRESHOLD, value=0, actor=staff)
-
-
-def run_together(n, fn):
-    barrier = threading.Barrier(n)
-    out, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        try:
-            result = fn(i)
-        finally:
-            connection.close()
-        with lock:
-            out.append(result)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 @pytest.mark.django_db(transaction=True)

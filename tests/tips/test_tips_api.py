@@ -183,4 +183,4 @@ def test_the_daily_digest_emails_each_creator_once(tip, fan, creator, django_cap
     assert len(mail.outbox) == 1
     body = mail.outbox[0].body
     assert mail.outbox[0].subject.startswith("You received 2 tips on")
-    assert "$15.00" in body and "$14.02" in body  # fees 0.59 + 0.45 (2.9% + 30¢ each)
+    assert "$15.00" in body and "$13.96" in body  # fees 0.59 + 0.45 (2.9% + 30¢ each, half up)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from django.test import Client
 
 from creatornext.core import config
@@ -16,33 +13,13 @@ from creatornext.payments.config import DISPUTE_FEE
 from creatornext.payments.models import Payment
 from eligibility.defaults import seed_defaults
 from tests.eligibility.helpers import enroll, make_creator
+from tests.support.concurrency import run_together
 from tests.support.stripe import charge_refunded, deliver, dispute, pi_succeeded
 from tests.support.world import api_client, make_user
 from tips.config import DAILY_COUNT
 from tips.models import Tip
 
 SECRET = "whsec_creatornext_local"
-
-
-def run_together(n, fn):
-    barrier = threading.Barrier(n)
-    out, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        try:
-            result = fn(i)
-        finally:
-            connection.close()
-        with lock:
-            out.append(result)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 def body(cents=1000):

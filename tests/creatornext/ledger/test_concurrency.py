@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from creatornext.ledger.models import DIAMOND, AccountKind, Transaction
 from creatornext.ledger.services import InsufficientFunds, Leg, Posting, platform_account, post
+from tests.support.concurrency import run_together
 from tests.support.ledger import give_diamonds
 from tests.support.world import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_together(n, fn):
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        try:
-            outcome = fn(i)
-        except Exception as exc:  # collected and asserted on below
-            outcome = exc
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def test_50_debits_totalling_3x_the_balance_exactly_the_affordable_ones_succeed():
