@@ -1,8 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.template.response import TemplateResponse
 
-from creatornext.core.admin import ReadOnlyAdmin
+from creatornext.core.admin import ReadOnlyAdmin, confirm_with_reason
 from gifts import services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
@@ -67,15 +66,11 @@ class RedemptionAdmin(admin.ModelAdmin):
 
     def _decide(self, request, queryset, approve: bool):
         verb = "Approve" if approve else "Reject"
-        if "apply" not in request.POST:
-            return TemplateResponse(request, "admin/gifts/redemption/review.html", {
-                **self.admin_site.each_context(request), "title": f"{verb} redemptions", "verb": verb,
-                "queryset": queryset, "action": "approve" if approve else "reject",
-                "opts": self.model._meta})
-        reason = request.POST.get("reason", "").strip()
-        if not reason:
-            self.message_user(request, "Give a reason.", messages.ERROR)
-            return None
+        reason = confirm_with_reason(
+            self, request, queryset, verb=verb, action="approve" if approve else "reject",
+            line=lambda r: f"#{r.pk} @{r.creator.handle}: {r.diamonds:,} diamonds → {r.amount} cents ({r.status})")
+        if not isinstance(reason, str):
+            return reason
         for redemption in queryset:
             try:
                 services.redemption_review(redemption=redemption, actor=request.user, approve=approve,

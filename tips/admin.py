@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from creatornext.core.admin import confirm_with_reason
 from tips import services
 from tips.models import Tip
 
@@ -21,9 +22,14 @@ class TipAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund the selected tips (the creator's net is taken back)")
     def refund(self, request, queryset):
+        reason = confirm_with_reason(
+            self, request, queryset, verb="Refund", action="refund",
+            line=lambda t: f"#{t.pk}: {t.amount} cents from {t.fan} to @{t.creator.handle} ({t.status})")
+        if not isinstance(reason, str):
+            return reason
         for tip in queryset.select_related("payment"):
             try:
-                services.tip_refund(tip=tip, actor=request.user, reason="Refunded by staff in the admin")
+                services.tip_refund(tip=tip, actor=request.user, reason=reason)
             except services.RefundNotPossible as exc:
                 self.message_user(request, f"Tip {tip.pk}: {exc.message}", messages.ERROR)
             else:

@@ -90,3 +90,22 @@ class OutboundEmailAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def confirm_with_reason(modeladmin, request, queryset, *, verb: str, action: str, line):
+    """First call: a confirmation page listing ``line(obj)`` for each object, asking for a reason.
+    After "apply": the reason (or None when it is missing, with a message to the user)."""
+    from django.contrib import messages
+    from django.template.response import TemplateResponse
+
+    if "apply" not in request.POST:
+        return TemplateResponse(request, "admin/confirm_action.html", {
+            **modeladmin.admin_site.each_context(request),
+            "title": f"{verb} {queryset.model._meta.verbose_name_plural}",
+            "verb": verb, "queryset": queryset, "lines": [line(obj) for obj in queryset], "action": action,
+            "opts": queryset.model._meta})
+    reason = request.POST.get("reason", "").strip()
+    if not reason:
+        modeladmin.message_user(request, "Give a reason.", messages.ERROR)
+        return None
+    return reason
