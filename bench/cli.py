@@ -77,6 +77,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pg", default=Options.server_url,
                         help="PostgreSQL server (any database; the harness creates its own)")
     parser.add_argument("--redis", default=Options.redis_url, help="Redis for the served app")
+    parser.add_argument("--no-template-cache", action="store_true",
+                        help="migrate a fresh template even if an earlier run kept one for the "
+                             "same migrations and packages")
     return parser.parse_args(argv)
 
 
@@ -94,7 +97,7 @@ def build_options(args: argparse.Namespace) -> Options:
         warmup=args.warmup if args.warmup is not None else (0 if smoke else 2),
         connections=args.connections, threads=args.threads, workers=args.workers,
         scale=args.scale, extra_baselines=tuple(extra), smoke=smoke, profile_dir=args.profile,
-        server_url=args.pg, redis_url=args.redis)
+        server_url=args.pg, redis_url=args.redis, template_cache=not args.no_template_cache)
 
 
 def results_path(args: argparse.Namespace) -> Path | None:
@@ -205,6 +208,14 @@ class Session:
         return server
 
     def _prepare_template(self, tmp: Path) -> None:
+        cache = None
+        if self.options.template_cache:
+            cache = database.CACHE_PREFIX + database.schema_fingerprint(REPO)
+            if database.exists(self.options.server_url, cache):
+                log(f"Using the migrated template {cache} (kept by an earlier run for these "
+                    "very migrations and packages; --no-template-cache migrates afresh)")
+                self.template = cache
+                return
         log(f"Creating and migrating {self.template}...")
         database.create(self.options.server_url, self.template)
         self.created.append(self.template)
@@ -216,6 +227,8 @@ class Session:
             database.create_baseline_table(conn)
         finally:
             conn.close()
+        if cache and database.cache_template(self.options.server_url, self.template, cache):
+            log(f"Kept the migrated template as {cache} for the next runs")
 
     def _publish(self, outcome: Outcome, machine: dict[str, str], versions: dict[str, str]) -> None:
         text = report.markdown(outcome, self.options, machine, versions)

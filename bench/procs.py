@@ -147,13 +147,15 @@ class CpuMeter:
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self.groups = groups
-        self.before = {name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()}
+        # Per process: one that exits during the round (a short-lived database backend) would
+        # otherwise take its whole past CPU off the group's total.
+        self.before = {name: {p: cpu_seconds(p) for p in pids} for name, pids in groups.items()}
         self.machine_before = machine_busy_seconds()
         self.started = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self.started
-        used = {name: (sum(cpu_seconds(p) for p in pids) - self.before[name]) / wall
+        used = {name: sum(max(0.0, cpu_seconds(p) - self.before[name][p]) for p in pids) / wall
                 for name, pids in self.groups.items()}
         used["machine"] = (machine_busy_seconds() - self.machine_before) / wall
         return used

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
@@ -63,6 +63,11 @@ class RunStats:
     other_cpu: float | None = None  # the rest of the machine: not ours, noise
     machine_cpu: float | None = None  # all cores together
     unit: str = "req/s"
+    # What one latency sample is ("request", or e.g. "batch of 200 postings"): latency ratios are
+    # only shown between measurements whose samples are the same kind of thing.
+    latency_of: str = "request"
+    # Figures a workload's own checks read (e.g. {"credited": 10000}): see ``Summary.per_round``.
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -98,6 +103,14 @@ class Summary:
     @property
     def unit(self) -> str:
         return self.runs[0].unit
+
+    @property
+    def latency_of(self) -> str:
+        return self.runs[0].latency_of
+
+    def per_round(self, key: str) -> list[float]:
+        """One workload-specific figure, per round (absent in a round: left out)."""
+        return [r.extra[key] for r in self.runs if key in r.extra]
 
     @property
     def rate(self) -> float:
@@ -172,7 +185,10 @@ class Check:
 
 def latency_ratio_at_most(load: str, baseline: str, factor: float, percentile: int = 95) -> Check:
     def evaluate(figures: Figures) -> tuple[str, bool | None]:
-        ratio = figures[load].percentile_ms(percentile) / figures[baseline].percentile_ms(percentile)
+        below = figures[baseline].percentile_ms(percentile)
+        if not below:  # nothing measured (a 1-second smoke round can end before any answer)
+            return "no data", False
+        ratio = figures[load].percentile_ms(percentile) / below
         return f"{ratio:.2f} ×", ratio <= factor
 
     return Check(f"{load} p{percentile} ≤ {factor:g} × {baseline} p{percentile}", evaluate)
@@ -180,6 +196,8 @@ def latency_ratio_at_most(load: str, baseline: str, factor: float, percentile: i
 
 def rate_ratio_at_least(load: str, baseline: str, factor: float) -> Check:
     def evaluate(figures: Figures) -> tuple[str, bool | None]:
+        if not figures[baseline].rate:  # nothing measured (a 1-second smoke round)
+            return "no data", False
         ratio = figures[load].rate / figures[baseline].rate
         return f"{ratio:.2f} ×", ratio >= factor
 
@@ -188,6 +206,8 @@ def rate_ratio_at_least(load: str, baseline: str, factor: float) -> Check:
 
 def rate_ratio_reported(load: str, baseline: str) -> Check:
     def evaluate(figures: Figures) -> tuple[str, bool | None]:
+        if not figures[baseline].rate:
+            return "no data", None
         return f"{figures[load].rate / figures[baseline].rate:.2f} ×", None
 
     return Check(f"{load} rate ÷ {baseline} rate (reported)", evaluate)
@@ -217,6 +237,9 @@ class Workload:
     ledger_check: bool = False  # money workloads: run `manage.py ledger_check` afterwards
     needs_static: bool = False  # pages: run collectstatic as the production image does
     notes: str = ""  # a line for the report
+    # Extra environment for the server (and the harness's Django children: Celery worker, service
+    # drivers, ledger_check), e.g. the webhook secret the bench signs events with.
+    server_env: Mapping[str, str] | None = None
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -225,8 +248,8 @@ WORKLOADS: dict[str, Workload] = {}
 def workload(name: str, description: str, *, baselines: Sequence[str] = (),
              checks: Sequence[Check] = (), scale: int = 0, smoke_scale: int | None = None,
              ledger_check: bool = False, needs_static: bool = False,
-             notes: str = "") -> Callable[[Callable[[Context], WorkloadResult]],
-                                          Callable[[Context], WorkloadResult]]:
+             notes: str = "", server_env: Mapping[str, str] | None = None,
+             ) -> Callable[[Callable[[Context], WorkloadResult]], Callable[[Context], WorkloadResult]]:
     """Register ``setup`` as the workload ``name`` (see the module docstring and README)."""
 
     def register(setup: Callable[[Context], WorkloadResult]) -> Callable[[Context], WorkloadResult]:
@@ -236,7 +259,8 @@ def workload(name: str, description: str, *, baselines: Sequence[str] = (),
             name=name, description=description, setup=setup, baselines=tuple(baselines),
             checks=tuple(checks), scale=scale,
             smoke_scale=scale if smoke_scale is None else smoke_scale,
-            ledger_check=ledger_check, needs_static=needs_static, notes=notes)
+            ledger_check=ledger_check, needs_static=needs_static, notes=notes,
+            server_env=dict(server_env or {}))
         return setup
 
     return register

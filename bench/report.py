@@ -79,6 +79,9 @@ def ratio_table(outcome: Outcome) -> list[str]:
             a, b = outcome.figures[load], outcome.figures[baseline]
             if a.unit != b.unit:
                 continue
+            if a.latency_of != b.latency_of:  # a batch's latency is not a request's
+                rows.append(f"| {load} ÷ {baseline} | {a.rate / b.rate:.2f} × | — | — |")
+                continue
             rows.append(f"| {load} ÷ {baseline} | {a.rate / b.rate:.2f} × "
                         f"| {a.percentile_ms(95) / b.percentile_ms(95):.2f} × "
                         f"| {a.percentile_ms(99) / b.percentile_ms(99):.2f} × |")

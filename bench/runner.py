@@ -68,6 +68,7 @@ class Options:
     server_url: str = "postgres://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/13"
     seed: int = 20260101
+    template_cache: bool = True  # reuse a migrated template from an earlier run (database.py)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Context:
     smoke: bool
     rng: random.Random
     plan_size: int  # how many requests a load's plan should hold
+    reps: int = 3  # rounds each measurement will run (fixed-work measurements need data for each)
     notes: list[str] = field(default_factory=list)  # lines for the report ("Data: ...")
 
     def copy(self, table: str, columns: tuple[str, ...], rows) -> int:
@@ -101,6 +103,11 @@ class Run:
     tools: dict[str, str]
     env: dict[str, str]
     db: Connection  # the harness's own connection to the workload's database
+
+    def django_env(self) -> dict[str, str]:
+        """The server's environment with the app's own settings: for the harness's Django children
+        (a Celery worker, a service driver), which must see what the server sees."""
+        return {**self.env, "DJANGO_SETTINGS_MODULE": "creatornext.settings"}
 
     def db_backend_pids(self) -> list[int]:
         """The PostgreSQL processes serving the app's connections (gunicorn keeps them open
@@ -190,7 +197,8 @@ def _ledger_check(env: dict[str, str], tmp: Path) -> tuple[bool, str]:
 def start_server(workload: Workload, options: Options, db_name: str, tmp: Path) -> Gunicorn:
     """The production server for ``workload``, pointed at its (maybe not yet existing) database:
     workers touch the database only on the first request, so they may boot while it is made."""
-    env = production_env(database.url_for(options.server_url, db_name), options, tmp)
+    env = {**production_env(database.url_for(options.server_url, db_name), options, tmp),
+           **(workload.server_env or {})}
     (tmp / "var").mkdir(exist_ok=True)
     (tmp / "static").mkdir(exist_ok=True)
     if workload.needs_static:
@@ -219,7 +227,10 @@ def run_workload(workload: Workload, options: Options, *, server: Gunicorn, temp
             measurements = {**{name: BASELINES[name]() for name in baselines}, **loads}
             server.wait_ready("/bench/json/")
             run = Run(options, server, db_url, tmp, tools, server.env, conn)
-            figures = _measure(measurements, run, log, workload.name)
+            try:
+                figures = _measure(measurements, run, log, workload.name)
+            finally:
+                _close(measurements.values())
             checks = [(c.label, *c.evaluate(figures)) for c in workload.checks]
             ledger = None
             if workload.ledger_check:
@@ -242,13 +253,23 @@ def _set_up(workload: Workload, options: Options, conn: Connection,
             log: Callable[[str], None]) -> tuple[Context, dict[str, Measurement]]:
     """Load the workload's data and return what it wants measured."""
     ctx = Context(db=conn, scale=_scale(workload, options), smoke=options.smoke,
-                  rng=random.Random(options.seed), plan_size=2_000 if options.smoke else 50_000)
+                  rng=random.Random(options.seed), plan_size=2_000 if options.smoke else 50_000,
+                  reps=options.reps)
     log(f"[{workload.name}] loading data (scale {ctx.scale:,})...")
     clock = time.monotonic()
     result = workload.setup(ctx)
     database.analyze(conn)
     ctx.notes.append(f"Data loaded in {time.monotonic() - clock:.1f} s.")
     return ctx, _as_measurements(workload.name, result)
+
+
+def _close(measurements) -> None:
+    """Measurements that keep processes between rounds (a Celery worker, service drivers) stop
+    them here; the harness's process-group kill and PR_SET_PDEATHSIG are the backstops."""
+    for measurement in measurements:
+        close = getattr(measurement, "close", None)
+        if close is not None:
+            close()
 
 
 def _noise_notes(figures: dict[str, Summary]) -> list[str]:
