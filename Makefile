@@ -58,7 +58,7 @@ test-full: install chromium
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy creatornext eligibility tips gifts
+	$(BIN)/mypy creatornext eligibility tips gifts marketplace
 	CREATORNEXT_DEV=true $(BIN)/python manage.py makemigrations --check --dry-run
 	CREATORNEXT_DEV=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \

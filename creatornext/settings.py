@@ -72,9 +72,11 @@ INSTALLED_APPS = [
     "creatornext.core",
     "creatornext.ledger",
     "creatornext.payments",
+    "creatornext.payouts",
     "creatornext.site",
     "eligibility",
     "tips",
+    "marketplace",
     "gifts",
 ]
 
@@ -177,10 +179,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "eligibility.tasks.reevaluation_daily",
         "schedule": 3600.0,
     },
+    # Marketplace search sorts by copies of creators' followers and handles: refresh them.
+    "marketplace-profiles-sync": {
+        "task": "marketplace.tasks.profiles_sync",
+        "schedule": 600.0,
+    },
     "payments-webhook-retry": {
         "task": "creatornext.payments.tasks.webhook_events_retry_due",
         "schedule": 60.0,
     },
+    # Payouts: gather and run batches, resume claimed-but-unfinished items, weekly automatic
+    # withdrawals (hourly tick, once per ISO week), daily reconciliation with the provider.
+    "payouts-run-due": {"task": "creatornext.payouts.tasks.payouts_run_due", "schedule": 3600.0},
+    "payouts-sweep": {"task": "creatornext.payouts.tasks.payouts_sweep", "schedule": 60.0},
+    "payouts-auto-withdraw": {"task": "creatornext.payouts.tasks.withdrawals_auto", "schedule": 3600.0},
+    "payouts-reconcile": {"task": "creatornext.payouts.tasks.reconcile_daily", "schedule": 86400.0},
     "tips-daily-digest": {
         "task": "tips.tasks.tips_daily_digest",
         "schedule": crontab(hour=7, minute=0),

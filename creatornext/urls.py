@@ -13,7 +13,9 @@ api_v1 = [
     path("", include("eligibility.urls")),
     path("", include("creatornext.ledger.urls")),
     path("", include("tips.urls")),
+    path("", include("marketplace.urls")),
     path("", include("gifts.urls")),
+    path("", include("creatornext.payouts.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +23,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("@<str:handle>", site_views.creator_page, name="creator-page"),
     path("tips/", include("tips.page_urls")),
+    path("payouts/", include("creatornext.payouts.page_urls")),
+    path("marketplace/", include("marketplace.page_urls")),
     path("", include("gifts.page_urls")),
     path("webhooks/", include(([path("stripe/", StripeWebhookView.as_view(), name="stripe")], "webhooks"))),
     path("accounts/", include("creatornext.accounts.page_urls")),

@@ -6,7 +6,7 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
 from creatornext.accounts.models import CreatorProfile, User
@@ -132,3 +132,13 @@ def enrollment_status(creator: CreatorProfile | int, program: str) -> str | None
 
 def metrics_history(creator: CreatorProfile) -> QuerySet[MetricsSnapshot]:
     return MetricsSnapshot.objects.filter(creator=creator).order_by("-recorded_at", "-pk")
+
+
+def enrolled_in(program: str) -> QuerySet[Enrollment]:
+    """The enrolments of one program whose status is ``enrolled`` (not paused, revoked or opted
+    out), for other apps to filter against, e.g. marketplace search's
+    ``Exists(enrolled_in("marketplace").filter(creator_id=OuterRef("creator_id")))``."""
+    # The program as a scalar subquery (one InitPlan), not a join: the planner then estimates the
+    # share of enrolled rows from the enrolment table's own statistics.
+    program_id = Program.objects.filter(slug=program).values("id")[:1]
+    return Enrollment.objects.filter(program_id=Subquery(program_id), status=Enrollment.Status.ENROLLED)

@@ -168,4 +168,55 @@ MATRIX: dict[str, Entry] = {
         cells={"GET": every(403, creator=200, other_creator=200),
                "POST": every(403, creator=409, other_creator=409)},
         body=lambda w, m, role: {"diamonds": 2000} if m == "POST" else None),
+    # --- marketplace: search and cards for brand members; the feed for staff; shortlists per brand ---
+    "api:marketplace-creator-list": Entry(
+        cells={"GET": only({"brand_member": 200, "other_brand_member": 200}, default=403)}),
+    "api:marketplace-creator-detail": Entry(
+        cells={"GET": only({"brand_member": 200, "other_brand_member": 200}, default=403)},
+        kwargs=lambda w: {"handle": w.objects["other_creator"].handle}),
+    "api:marketplace-creator-metrics": Entry(
+        cells={"PUT": only({"staff": 200}, default=403)},
+        kwargs=lambda w: {"handle": w.objects["other_creator"].handle},
+        body=lambda w, m, role: {"avg_views": 4_000, "engagement_rate_bps": 520,
+                                 "audience": {"countries": {"US": 60}, "genders": {"female": 55},
+                                              "ages": {"18-24": 40}}}),
+    "api:marketplace-profile": Entry(
+        # creator is not enrolled in the marketplace program (409); other_creator is.
+        cells={"GET": only({"creator": 200, "other_creator": 200}, default=403),
+               "PUT": only({"creator": 409, "other_creator": 200}, default=403)},
+        body=lambda w, m, role: {"bio": "Food and travel.", "categories": ["food"], "languages": ["en"],
+                                 "country": "US", "rates": {"video": {"amount": 20_000, "currency": "USD"}}}
+        if m == "PUT" else None),
+    "api:shortlist-list": Entry(
+        cells={"GET": only({"brand_member": 200, "other_brand_member": 200}, default=403),
+               # other_brand_member names brand_member's brand: not theirs (400)
+               "POST": only({"brand_member": 201, "other_brand_member": 400}, default=403)},
+        body=lambda w, m, role: {"brand": w.objects["brand_member_brand"].pk, "name": "New list"}
+        if m == "POST" else None),
+    "api:shortlist-detail": Entry(
+        cells={m: only({"brand_member": ok}, default=404) for m, ok in
+               (("GET", 200), ("PATCH", 200), ("DELETE", 204))},
+        kwargs=lambda w: {"shortlist_id": w.objects["shortlist"].pk},
+        body=lambda w, m, role: {"name": "Renamed"} if m == "PATCH" else None),
+    "api:shortlist-creators": Entry(
+        cells={"POST": only({"brand_member": 201}, default=404)},
+        kwargs=lambda w: {"shortlist_id": w.objects["shortlist"].pk},
+        body=lambda w, m, role: {"handle": w.objects["other_creator"].handle}),
+    "api:shortlist-creator-detail": Entry(
+        cells={"DELETE": only({"brand_member": 204}, default=404)},
+        kwargs=lambda w: {"shortlist_id": w.objects["shortlist"].pk, "handle": w.objects["creator"].handle}),
+    # --- payouts (creators only) ---
+    "api:payout-account": Entry(
+        # The creator has an account (200: a new onboarding link); other_creator starts one (201).
+        # PATCH without an account is a state conflict.
+        cells={"GET": every(403, creator=200, other_creator=200),
+               "POST": every(403, creator=200, other_creator=201),
+               "PATCH": every(403, creator=200, other_creator=409)},
+        body=lambda w, m, role: {"auto_withdraw": True} if m == "PATCH" else None),
+    "api:withdrawal-list": Entry(
+        # No available cash (creator), no payout account (other_creator): state conflicts.
+        cells={"GET": every(403, creator=200, other_creator=200),
+               "POST": every(403, creator=409, other_creator=409)},
+        body=lambda w, m, role: {"amount": {"amount": 1000, "currency": "USD"}} if m == "POST" else None),
+    "api:payout-list": Entry(cells={"GET": every(403, creator=200, other_creator=200)}),
 }

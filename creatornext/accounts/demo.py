@@ -56,6 +56,7 @@ def seed_demo() -> list[str]:
     if made:
         created.append(f"@{DEMO_HANDLE}")
     created += _demo_creator_enrolled(creator, now)
+    created += _demo_marketplace_profile(creator)
     brand, made = Brand.objects.get_or_create(slug=DEMO_BRAND,
                                               defaults={"name": "Acme Studio", "verified_at": now})
     BrandMembership.objects.get_or_create(brand=brand, user=users["brand"],
@@ -93,3 +94,25 @@ def _demo_creator_enrolled(creator: CreatorProfile, now: datetime.datetime) -> l
                                        terms_version=program.terms.version, actor=creator.user, now=now)
             done.append(f"@{creator.handle} in {program.slug}")
     return done
+
+
+def _demo_marketplace_profile(creator: CreatorProfile) -> list[str]:
+    """The demo creator's marketplace profile and metrics, so the demo brand finds them in search.
+
+    Dev-only composition like the enrolment above; written once (re-running changes nothing).
+    """
+    from creatornext.money import Money
+    from marketplace import services
+    from marketplace.models import MarketplaceProfile
+
+    if MarketplaceProfile.objects.filter(creator=creator, metrics_updated_at__isnull=False).exists():
+        return []
+    services.metrics_update(creator=creator, actor=None, avg_views=41_200, engagement_rate_bps=730,
+                            audience_countries={"US": 46, "GB": 12, "CA": 9},
+                            audience_genders={"female": 58, "male": 39, "other": 3},
+                            audience_ages={"13-17": 4, "18-24": 38, "25-34": 33, "35-44": 17, "45+": 8})
+    services.profile_update(creator=creator, actor=creator.user,
+                            bio="Pottery, glazes and kiln disasters, filmed weekly.",
+                            categories=["art", "lifestyle"], languages=["en", "es"], country="US",
+                            rates={"video": Money(45_000, "USD"), "live": Money(30_000, "USD")})
+    return [f"@{creator.handle} in marketplace search"]

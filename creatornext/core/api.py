@@ -185,6 +185,14 @@ class StrictInputSerializer(serializers.Serializer):
 
     _TEXT = (serializers.CharField, serializers.ChoiceField, serializers.DateField,
              serializers.DateTimeField)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Lengths are checked on what was sent: DRF would first strip whitespace (control
+        # characters included) and accept a 121-character name as 119. Services trim what they store.
+        for field in self.fields.values():
+            if isinstance(field, serializers.CharField):
+                field.trim_whitespace = False
     _WHOLE = (serializers.IntegerField,)
 
     def to_internal_value(self, data):

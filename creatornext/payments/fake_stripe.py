@@ -57,12 +57,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-secret", default="")
     parser.add_argument("--fee-bps", type=int, default=290)
     parser.add_argument("--fee-fixed", type=int, default=30)
+    parser.add_argument("--connect-state", default="",
+                        help="keep the Connect stand-in's accounts and transfers in this JSON file")
     args = parser.parse_args(argv)
 
     install_patches(args.fee_bps, args.fee_fixed)
     from aiohttp import web
     from localstripe.server import app
 
+    from creatornext.payments import connect_fake
+
+    connect_fake.install(app, state_file=args.connect_state or None)  # Connect: localstripe has none
     if args.webhook_url:
         async def on_startup(_app):
             # Registered after the server listens; the request goes to ourselves.

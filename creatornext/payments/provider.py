@@ -11,6 +11,9 @@ The contract (what a second provider would implement):
 - ``retrieve_payment(payment)`` — the provider's current state (after 3-D Secure, for example).
 - ``refund(refund)`` — refund (part of) a succeeded payment.
 - ``fee`` is read from the charge's balance transaction whenever a payment has succeeded.
+- Connect (payouts): ``connect_account_create/retrieve/link``, ``transfer_create`` (idempotency key
+  from our item), ``transfers_list`` (by ``transfer_group``: the lookup once a key may have expired),
+  ``transfer_reverse``, ``balance_available``; tests and ``make run`` use ``connect_fake.py``.
 """
 
 from __future__ import annotations
@@ -178,3 +181,179 @@ def refund(refund: Any) -> ProviderRefund:
 
 def _raise(exc: Exception) -> ProviderRefund:
     raise ProviderError(str(exc)) from exc
+
+
+# --- Connect: connected accounts, transfers, balance (payouts) ----------------------------------
+# The same contract for Stripe and for the local Connect stand-in (connect_fake.py): payouts see
+# only these results. Transient problems raise ``ProviderError`` (retry with the same key: nothing
+# or exactly the first result happens); a refusal that retrying cannot fix raises ``ProviderRefused``.
+class ProviderRefused(Exception):
+    """The provider executed the request and said no (e.g. the destination cannot receive transfers)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ProviderRateLimited(ProviderError):
+    """429: nothing happened; retry after a pause."""
+
+
+@dataclass(frozen=True)
+class ProviderAccount:
+    id: str
+    payouts_enabled: bool
+    details_submitted: bool
+    external_account: str = ""  # the payout destination's id (a change restarts the cooling-off)
+
+
+@dataclass(frozen=True)
+class ProviderTransfer:
+    id: str
+    amount: int
+    currency: str  # upper case, like ours
+    destination: str
+    transfer_group: str
+    amount_reversed: int = 0
+    created: int = 0
+    metadata: dict | None = None
+
+
+def connect_client() -> stripe.StripeClient:
+    """Like ``client()``, with a bounded wait: a payout call that hangs is retried with its key."""
+    timeout = float(getattr(settings, "STRIPE_CONNECT_TIMEOUT_SECONDS", 20))
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY, base_addresses={"api": settings.STRIPE_API_BASE},
+        max_network_retries=0, http_client=stripe.RequestsClient(timeout=timeout))
+
+
+def _connect_call(call):
+    try:
+        return call()
+    except stripe.RateLimitError as exc:
+        raise ProviderRateLimited(str(exc)) from exc
+    except stripe.IdempotencyError as exc:
+        # Our key reused with other parameters: never guess; leave it for a person (stays retryable).
+        raise ProviderError(f"idempotency_error: {exc}") from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.code == "balance_insufficient":
+            raise ProviderError("balance_insufficient: the platform balance cannot cover it") from exc
+        raise ProviderRefused(exc.code or "invalid_request", exc.user_message or str(exc)) from exc
+    except stripe.StripeError as exc:  # timeouts, connection errors, 5xx
+        raise ProviderError(str(exc)) from exc
+
+
+def account_from(obj: Any) -> ProviderAccount:
+    externals = _get(_get(obj, "external_accounts"), "data") or []
+    return ProviderAccount(id=obj["id"], payouts_enabled=bool(_get(obj, "payouts_enabled", False)),
+                           details_submitted=bool(_get(obj, "details_submitted", False)),
+                           external_account=_get(externals[0], "id", "") if externals else "")
+
+
+def connect_account_create(*, email: str, country: str, metadata: dict[str, str],
+                           idempotency_key: str) -> ProviderAccount:
+    params = {"type": "express", "country": country, "email": email, "metadata": metadata,
+              "capabilities": {"transfers": {"requested": True}}}
+    return account_from(_connect_call(lambda: connect_client().v1.accounts.create(
+        params, {"idempotency_key": idempotency_key})))  # type: ignore[arg-type]
+
+
+def connect_account_retrieve(account_id: str) -> ProviderAccount:
+    return account_from(_connect_call(lambda: connect_client().v1.accounts.retrieve(account_id)))
+
+
+def connect_account_link(*, account_id: str, refresh_url: str, return_url: str) -> str:
+    link = _connect_call(lambda: connect_client().v1.account_links.create({
+        "account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+        "type": "account_onboarding"}))
+    return link["url"]
+
+
+def _transfer_from(obj: Any) -> ProviderTransfer:
+    return ProviderTransfer(id=obj["id"], amount=int(obj["amount"]), currency=str(obj["currency"]).upper(),
+                            destination=str(_get(obj, "destination", "") or ""),
+                            transfer_group=str(_get(obj, "transfer_group", "") or ""),
+                            amount_reversed=int(_get(obj, "amount_reversed", 0) or 0),
+                            created=int(_get(obj, "created", 0) or 0),
+                            metadata=_plain(_get(obj, "metadata", None)))
+
+
+def _plain(obj: Any) -> dict:
+    if obj is None:
+        return {}
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def transfer_create(*, amount: Money, destination: str, transfer_group: str, metadata: dict[str, str],
+                    idempotency_key: str) -> ProviderTransfer:
+    value, currency = to_provider_amount(amount)
+    params = {"amount": value, "currency": currency, "destination": destination,
+              "transfer_group": transfer_group, "metadata": metadata}
+    return _transfer_from(_connect_call(lambda: connect_client().v1.transfers.create(
+        params, {"idempotency_key": idempotency_key})))  # type: ignore[arg-type]
+
+
+def transfers_list(*, transfer_group: str = "", created_gte: int | None = None) -> list[ProviderTransfer]:
+    """Every transfer matching (all pages), newest first."""
+    out: list[ProviderTransfer] = []
+    params: dict[str, Any] = {"limit": 100}
+    if transfer_group:
+        params["transfer_group"] = transfer_group
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    stripe_client = connect_client()
+    while True:
+        page = _connect_call(lambda: stripe_client.v1.transfers.list(params))  # type: ignore[arg-type]  # noqa: B023
+        data = _get(page, "data") or []
+        out += [_transfer_from(t) for t in data]
+        if not _get(page, "has_more") or not data:
+            return out
+        params = {**params, "starting_after": data[-1]["id"]}
+
+
+def transfer_reverse(*, transfer_id: str, amount: Money, idempotency_key: str) -> str:
+    value, _ = to_provider_amount(amount)
+    reversal = _connect_call(lambda: connect_client().v1.transfers.reversals.create(
+        transfer_id, {"amount": value}, {"idempotency_key": idempotency_key}))
+    return reversal["id"]
+
+
+def balance_available() -> dict[str, int]:
+    """The platform's available balance per currency (upper case), for transfers."""
+    balance = _connect_call(lambda: connect_client().v1.balance.retrieve())
+    return {str(row["currency"]).upper(): int(row["amount"]) for row in (_get(balance, "available") or [])}
+
+
+def _since(created_gte: int) -> dict[str, Any]:
+    # localstripe (the local fake) refuses list filters: it gets none, and we filter by ``created``.
+    return {"limit": 100} if settings.STRIPE_FAKE else {"limit": 100, "created": {"gte": created_gte}}
+
+
+def payment_intents_list(*, created_gte: int) -> list[dict[str, Any]]:
+    """Payment intents (id, amount, currency, status) since ``created_gte``, for reconciliation."""
+    out: list[dict[str, Any]] = []
+    try:
+        page = client().v1.payment_intents.list(_since(created_gte))  # type: ignore[arg-type]
+        for pi in page.auto_paging_iter():
+            if int(_get(pi, "created", 0) or 0) < created_gte:
+                continue
+            out.append({"id": pi["id"], "amount": int(pi["amount"]),
+                        "currency": str(pi["currency"]).upper(), "status": _get(pi, "status", "")})
+    except stripe.StripeError as exc:
+        raise ProviderError(str(exc)) from exc
+    return out
+
+
+def refunds_list(*, created_gte: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    try:
+        page = client().v1.refunds.list(_since(created_gte))  # type: ignore[arg-type]
+        for refund in page.auto_paging_iter():
+            if int(_get(refund, "created", 0) or 0) < created_gte:
+                continue
+            out.append({"id": refund["id"], "amount": int(refund["amount"]),
+                        "status": _get(refund, "status", "")})
+    except stripe.StripeError as exc:
+        raise ProviderError(str(exc)) from exc
+    return out

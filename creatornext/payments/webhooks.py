@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -99,9 +100,20 @@ def _fee(obj: dict[str, Any]) -> int | None:
     return int(txn["fee"]) if isinstance(txn, dict) and "fee" in txn else None
 
 
+# Event types that are not about a payment (e.g. ``account.updated`` for payouts): apps register a
+# handler at start-up; it returns False when the event is not theirs (ignored).
+EVENT_HANDLERS: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+
+def register_event_type(kind: str, handler: Callable[[dict[str, Any]], bool]) -> None:
+    EVENT_HANDLERS[kind] = handler
+
+
 def _apply(event: dict[str, Any]) -> bool:
     """Apply one event; False when it is not ours to handle (ignored)."""
     kind = event["type"]
+    if kind in EVENT_HANDLERS:
+        return EVENT_HANDLERS[kind](event)
     obj = event.get("data", {}).get("object", {}) or {}
     payment = _payment_for(obj)
     if payment is None:

@@ -132,3 +132,15 @@ def test_strict_input_refuses_coercion():
         assert not S(data={"name": "x", "quantity": bad_quantity}).is_valid()
     ok = S(data={"name": "x", "quantity": 5, "anonymous": False})
     assert ok.is_valid(), ok.errors
+
+
+def test_strict_input_checks_lengths_on_what_was_sent():
+    from rest_framework import serializers
+
+    from creatornext.core.api import StrictInputSerializer
+
+    class S(StrictInputSerializer):
+        name = serializers.CharField(max_length=5)
+
+    assert not S(data={"name": "\x1cabcde"}).is_valid()  # 6 characters sent
+    assert S(data={"name": "abcde"}).is_valid()

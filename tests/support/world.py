@@ -80,4 +80,37 @@ def build_world() -> World:
         fan=world.users["fan"], pack=pack, coins=pack.coins, price=pack.price, currency=pack.currency)
     world.objects["video"] = Video.objects.create(creator=world.objects["creator"], kind="original",
                                                   title="A public video")
+    _marketplace(world)
+    _payouts(world)
     return world
+
+
+def _payouts(world: World) -> None:
+    """The creator has an enabled payout account past its cooling-off; other_creator has none."""
+    from creatornext.payouts.models import PayoutAccount
+
+    world.objects["payout_account"] = PayoutAccount.objects.create(
+        user=world.users["creator"], provider_id="acct_world_creator", payouts_enabled=True,
+        details_submitted=True, changed_at=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
+
+
+def _marketplace(world: World) -> None:
+    """brand_member's brand is verified, other_brand_member's is not; other_creator is enrolled in
+    the marketplace program with a profile (in search); brand_member's brand has a shortlist."""
+    from django.utils import timezone
+
+    from eligibility.models import Enrollment, Program
+    from marketplace.models import MarketplaceProfile, Shortlist, ShortlistEntry
+
+    Brand.objects.filter(pk=world.objects["brand_member_brand"].pk).update(verified_at=timezone.now())
+    listed = world.objects["other_creator"]
+    Enrollment.objects.create(creator=listed, program=Program.objects.get(slug="marketplace"),
+                              status=Enrollment.Status.ENROLLED, terms_version="v1")
+    MarketplaceProfile.objects.create(creator=listed, handle=listed.handle, country="US",
+                                      bio="Listed in the marketplace.", categories=["food"],
+                                      languages=["en"], followers=12_000, facets="=c:food =l:en")
+    world.objects["shortlist"] = Shortlist.objects.create(
+        brand=world.objects["brand_member_brand"], name="Summer", created_by=world.users["brand_member"])
+    # An entry for a creator who is not (or no longer) in search: lists keep them.
+    ShortlistEntry.objects.create(shortlist=world.objects["shortlist"], creator=world.objects["creator"],
+                                  added_by=world.users["brand_member"])

@@ -58,7 +58,9 @@ class Command(BaseCommand):
             services.insert(0, Service("stripe", [
                 sys.executable, "-m", "creatornext.payments.fake_stripe", "--port", str(fake_port),
                 "--webhook-url", f"http://{host}:{port}/webhooks/stripe/",
-                "--webhook-secret", settings.STRIPE_WEBHOOK_SECRETS[0]]))
+                "--webhook-secret", settings.STRIPE_WEBHOOK_SECRETS[0],
+                # Connect stand-in accounts and transfers survive a restart (payout accounts point at them)
+                "--connect-state", str(settings.VAR_DIR / "connect_fake.json")]))
         stopping = False
 
         def stop(signum, frame):

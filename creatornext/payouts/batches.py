@@ -1,0 +1,293 @@
+"""Payout batches: gather withdrawals, check the provider balance, pay each item effectively once.
+
+Every item goes through three committed steps (ARCHITECTURE.md, "Provider calls"):
+
+1. **claim** — one conditional UPDATE: ``queued`` (or ``claimed`` whose lease expired) → ``claimed``
+   until now + lease, ``first_attempt_at`` kept from the first claim. Exactly one runner wins it,
+   however many copies of the task run.
+2. **call** — outside any transaction, under the shared token bucket: ``transfers.create`` with the
+   idempotency key ``creatornext-payout-item-<id>`` and ``transfer_group`` ``payout-item:<id>``. Once
+   the key may have expired (``first_attempt_at`` older than ``payouts.key_safe_hours``) the item is
+   first looked up by its transfer group instead of being created again blindly.
+3. **record** — one transaction: ``paid`` + ledger ``payout-item:<id>:paid`` (in payout → payouts
+   sent), or ``failed`` + ``payout-item:<id>:failed`` (in payout → available) and an email.
+
+A crash between any two steps leaves the item ``claimed``; when its lease expires the sweeper (or
+any re-run) claims it again and repeats the call with the same key — the provider answers with the
+transfer it already made — so nothing is paid twice and nothing is lost. 429s and timeouts are
+retried with exponential backoff and jitter; after ``payouts.max_inline_attempts`` the item waits
+(``next_attempt_at``) for a later run. The batch stores its stage: ``gathered`` → (balance checked)
+``paying`` → ``done``, or ``waiting_for_funds`` until the provider balance covers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from creatornext.core import config
+from creatornext.core.emails import email_queue
+from creatornext.ledger.models import AccountKind
+from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
+from creatornext.money import Money
+from creatornext.payments import provider
+from creatornext.payouts import ratelimit
+from creatornext.payouts.config import (
+    CLAIM_LEASE_SECONDS,
+    KEY_SAFE_HOURS,
+    MAX_INLINE_ATTEMPTS,
+    RATE_PER_SECOND,
+)
+from creatornext.payouts.models import PayoutAccount, PayoutBatch, PayoutItem, Withdrawal
+
+log = logging.getLogger(__name__)
+BUCKET = "provider-transfers"
+OPEN = (PayoutItem.Stage.QUEUED, PayoutItem.Stage.CLAIMED)
+
+
+# --- gathering ---------------------------------------------------------------------------------
+def payout_batch_create(*, actor: Any = None, limit: int | None = None) -> PayoutBatch | None:
+    """Gather requested withdrawals of accounts with payouts enabled into a new batch (None if
+    there are none). Concurrent calls never gather the same withdrawal twice (SKIP LOCKED)."""
+    with transaction.atomic():
+        enabled = PayoutAccount.objects.filter(payouts_enabled=True).exclude(provider_id="")
+        rows = (Withdrawal.objects.select_for_update(skip_locked=True)
+                .filter(status=Withdrawal.Status.REQUESTED, user__payout_account__in=enabled)
+                .order_by("pk"))
+        withdrawals = list(rows[:limit] if limit else rows)
+        if not withdrawals:
+            return None
+        destinations = dict(PayoutAccount.objects.filter(user_id__in={w.user_id for w in withdrawals})
+                            .values_list("user_id", "provider_id"))
+        batch = PayoutBatch.objects.create(started_by=actor if getattr(actor, "is_authenticated", False)
+                                           else None)
+        PayoutItem.objects.bulk_create([
+            PayoutItem(batch=batch, withdrawal=w, user_id=w.user_id, amount=w.amount, currency=w.currency,
+                       destination=destinations[w.user_id]) for w in withdrawals], batch_size=1000)
+        Withdrawal.objects.filter(pk__in=[w.pk for w in withdrawals]).update(
+            status=Withdrawal.Status.PROCESSING)
+    return batch
+
+
+# --- running -----------------------------------------------------------------------------------
+def batch_progress(batch: PayoutBatch) -> dict[str, int]:
+    counts = dict(batch.items.values_list("stage").annotate(n=Count("pk")).values_list("stage", "n"))
+    total = sum(counts.values())
+    return {"total": total, "done": counts.get(PayoutItem.Stage.PAID, 0),
+            "failed": counts.get(PayoutItem.Stage.FAILED, 0),
+            "open": counts.get(PayoutItem.Stage.QUEUED, 0) + counts.get(PayoutItem.Stage.CLAIMED, 0)}
+
+
+def _staff_emails() -> list[str]:
+    return list(get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
+                .values_list("email", flat=True))
+
+
+def _check_funds(batch: PayoutBatch) -> bool:
+    """Stage gathered/waiting → paying if the provider balance covers what is left to pay."""
+    needed = dict(batch.items.filter(stage__in=OPEN).values_list("currency").annotate(s=Sum("amount"))
+                  .values_list("currency", "s"))
+    try:
+        balance = provider.balance_available()
+    except provider.ProviderError as exc:
+        log.warning("Payout batch %s: balance check failed (%s); will retry", batch.pk, exc)
+        return False
+    short = {c: n - balance.get(c, 0) for c, n in needed.items() if balance.get(c, 0) < n}
+    with transaction.atomic():
+        locked = PayoutBatch.objects.select_for_update().get(pk=batch.pk)
+        if locked.stage in (PayoutBatch.Stage.PAYING, PayoutBatch.Stage.DONE):
+            return locked.stage == PayoutBatch.Stage.PAYING
+        if short:
+            note = "Provider balance short by " + ", ".join(str(Money(v, c)) for c, v in sorted(short.items()))
+            if locked.stage != PayoutBatch.Stage.WAITING_FOR_FUNDS and (to := _staff_emails()):
+                email_queue(to=to, template="payout_batch_waiting", context={"batch": locked, "note": note})
+            locked.stage, locked.note = PayoutBatch.Stage.WAITING_FOR_FUNDS, note[:255]
+            locked.save(update_fields=["stage", "note"])
+            return False
+        locked.stage, locked.note, locked.funded_at = PayoutBatch.Stage.PAYING, "", timezone.now()
+        locked.save(update_fields=["stage", "note", "funded_at"])
+    return True
+
+
+def _due_items(batch_id: int, limit: int = 200) -> list[int]:
+    now = timezone.now()
+    return list(PayoutItem.objects.filter(batch_id=batch_id)
+                .filter(Q(stage=PayoutItem.Stage.QUEUED)
+                        | Q(stage=PayoutItem.Stage.CLAIMED, claimed_until__lt=now))
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def payout_batch_run(*, batch_id: int) -> PayoutBatch:
+    """Run (or resume) a batch: safe to run any number of times, concurrently too."""
+    batch = PayoutBatch.objects.get(pk=batch_id)
+    if batch.stage == PayoutBatch.Stage.DONE:
+        return batch
+    PayoutBatch.objects.filter(pk=batch_id).update(last_run_at=timezone.now())
+    if batch.stage != PayoutBatch.Stage.PAYING and not _check_funds(batch):
+        return PayoutBatch.objects.get(pk=batch_id)
+    seen: set[int] = set()
+    while True:
+        due = [pk for pk in _due_items(batch_id) if pk not in seen]
+        if not due:
+            break
+        for pk in due:
+            seen.add(pk)
+            payout_item_pay(item_id=pk)
+    return _finish_if_complete(batch_id)
+
+
+def _finish_if_complete(batch_id: int) -> PayoutBatch:
+    with transaction.atomic():
+        batch = PayoutBatch.objects.select_for_update().get(pk=batch_id)
+        if batch.stage == PayoutBatch.Stage.PAYING and not batch.items.filter(stage__in=OPEN).exists():
+            batch.stage, batch.finished_at = PayoutBatch.Stage.DONE, timezone.now()
+            batch.save(update_fields=["stage", "finished_at"])
+    return batch
+
+
+def _claim(item_id: int) -> bool:
+    now = timezone.now()
+    lease = timedelta(seconds=config.get(CLAIM_LEASE_SECONDS))
+    return bool(PayoutItem.objects.filter(pk=item_id)
+                .filter(Q(stage=PayoutItem.Stage.QUEUED)
+                        | Q(stage=PayoutItem.Stage.CLAIMED, claimed_until__lt=now))
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .update(stage=PayoutItem.Stage.CLAIMED, claimed_until=now + lease,
+                        attempts=F("attempts") + 1,
+                        first_attempt_at=Coalesce(F("first_attempt_at"), Value(now))))
+
+
+def _transfer(item: PayoutItem) -> provider.ProviderTransfer:
+    """The item's transfer: made now, or (same key) the one made before; after the key may have
+    expired, found by its transfer group first."""
+    rate = config.get(RATE_PER_SECOND)
+    assert item.first_attempt_at is not None
+    if timezone.now() - item.first_attempt_at > timedelta(hours=config.get(KEY_SAFE_HOURS)):
+        ratelimit.acquire(BUCKET, rate)
+        found = provider.transfers_list(transfer_group=item.transfer_group)
+        if found:
+            if len(found) > 1:
+                log.error("Payout item %s has %d transfers at the provider", item.pk, len(found))
+            return min(found, key=lambda t: t.created)
+    ratelimit.acquire(BUCKET, rate)
+    return provider.transfer_create(
+        amount=Money(item.amount, item.currency), destination=item.destination,
+        transfer_group=item.transfer_group, idempotency_key=item.idempotency_key,
+        metadata={"payout_item": str(item.pk), "withdrawal": str(item.withdrawal_id)})
+
+
+def backoff_seconds(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
+    return min(cap, base * 2 ** attempt) * (0.5 + random.random() / 2)
+
+
+def payout_item_pay(*, item_id: int) -> PayoutItem | None:
+    """Claim, call, record (see the module's docstring). None if another runner owns the item."""
+    if not _claim(item_id):
+        return None
+    item = PayoutItem.objects.get(pk=item_id)
+    attempts = config.get(MAX_INLINE_ATTEMPTS)
+    error = ""
+    for attempt in range(attempts):
+        try:
+            transfer = _transfer(item)
+        except provider.ProviderRefused as exc:
+            return _record_failed(item_id, exc.code, exc.message)
+        except provider.ProviderError as exc:  # 429, timeout, 5xx: nothing or the first happened
+            error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            log.info("Payout item %s attempt %s: %s", item_id, attempt + 1, error)
+            if attempt + 1 < attempts:
+                time.sleep(backoff_seconds(attempt))
+            continue
+        return _record_paid(item_id, transfer)
+    wait = timedelta(seconds=min(3600, 30 * 2 ** min(item.attempts, 7)))
+    later = timezone.now() + wait
+    PayoutItem.objects.filter(pk=item_id, stage=PayoutItem.Stage.CLAIMED).update(
+        claimed_until=later, next_attempt_at=later, last_error=error)
+    return PayoutItem.objects.get(pk=item_id)
+
+
+def _record_paid(item_id: int, transfer: provider.ProviderTransfer) -> PayoutItem:
+    with transaction.atomic():
+        item = PayoutItem.objects.select_for_update().select_related("withdrawal", "user").get(pk=item_id)
+        if item.stage == PayoutItem.Stage.PAID:
+            return item
+        if item.stage == PayoutItem.Stage.FAILED:
+            log.error("Payout item %s was failed but the provider has transfer %s", item_id, transfer.id)
+            return item
+        if (transfer.amount, transfer.currency) != (item.amount, item.currency):
+            log.error("Payout item %s: transfer %s is %s %s", item_id, transfer.id, transfer.amount,
+                      transfer.currency)
+        item.stage, item.transfer_id, item.paid_at = PayoutItem.Stage.PAID, transfer.id, timezone.now()
+        item.claimed_until = item.next_attempt_at = None
+        item.last_error = ""
+        item.save()
+        post(Posting(key=f"payout-item:{item.pk}:paid", kind="payout", ref=f"payout-item:{item.pk}",
+                     memo="Payout sent", metadata={"transfer": transfer.id, "withdrawal": item.withdrawal_id},
+                     legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),
+                           Leg(platform_account(AccountKind.PAYOUTS_SENT, item.currency), item.amount)]))
+        Withdrawal.objects.filter(pk=item.withdrawal_id).update(status=Withdrawal.Status.PAID)
+        if item.user.email:
+            email_queue(to=[item.user.email], template="payout_paid",
+                        context={"user": item.user, "amount": Money(item.amount, item.currency),
+                                 "item": item})
+    return item
+
+
+def _record_failed(item_id: int, code: str, message: str) -> PayoutItem:
+    """A permanent refusal: the money goes back to available cash and the creator is told."""
+    with transaction.atomic():
+        item = PayoutItem.objects.select_for_update().select_related("withdrawal", "user").get(pk=item_id)
+        if item.stage in (PayoutItem.Stage.PAID, PayoutItem.Stage.FAILED):
+            return item
+        item.stage, item.failure_code, item.last_error = PayoutItem.Stage.FAILED, code[:100], message[:2000]
+        item.claimed_until = item.next_attempt_at = None
+        item.save()
+        post(Posting(key=f"payout-item:{item.pk}:failed", kind="payout_failed", ref=f"payout-item:{item.pk}",
+                     memo="Payout failed: returned to available", metadata={"code": code},
+                     legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),
+                           Leg(account_for(item.user, AccountKind.AVAILABLE, item.currency), item.amount)]))
+        Withdrawal.objects.filter(pk=item.withdrawal_id).update(status=Withdrawal.Status.FAILED)
+        if item.user.email:
+            email_queue(to=[item.user.email], template="payout_failed",
+                        context={"user": item.user, "amount": Money(item.amount, item.currency),
+                                 "item": item, "reason": message})
+    return item
+
+
+# --- schedule and sweeper ----------------------------------------------------------------------
+def payouts_run_due() -> list[int]:
+    """Beat: gather waiting withdrawals into a batch, then run every batch that is not done."""
+    payout_batch_create()
+    return payouts_sweep()
+
+
+def payouts_sweep() -> list[int]:
+    """Beat: resume every unfinished batch (claimed items whose lease expired, items whose retry
+    time came, batches waiting for funds). Redis redelivers a lost task only after its visibility
+    timeout; this finds the work sooner."""
+    ran = []
+    for batch_id in PayoutBatch.objects.exclude(stage=PayoutBatch.Stage.DONE).order_by("pk") \
+            .values_list("pk", flat=True):
+        payout_batch_run(batch_id=batch_id)
+        ran.append(batch_id)
+    return ran
+
+
+def totals_by_currency() -> dict[str, dict[str, int]]:
+    """Paid items vs the ledger's payouts (for checks and the admin)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: {"paid": 0})
+    for currency, total in (PayoutItem.objects.filter(stage=PayoutItem.Stage.PAID).values_list("currency")
+                            .annotate(s=Sum("amount")).values_list("currency", "s")):
+        out[currency]["paid"] = total
+    return dict(out)

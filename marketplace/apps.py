@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class MarketplaceConfig(AppConfig):
+    name = "marketplace"
+    label = "marketplace"
+    verbose_name = "Creator Marketplace"
+
+    def ready(self) -> None:
+        from marketplace import config  # noqa: F401  staff-editable settings

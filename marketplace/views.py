@@ -1,0 +1,273 @@
+"""Marketplace pages: search with creator cards, shortlists, brand sign-up and team, the creator's
+profile editor. They call the same selectors and services as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError as ApiValidationError
+
+from creatornext.accounts import selectors as account_selectors
+from creatornext.accounts import services as account_services
+from creatornext.accounts.models import BrandMembership, CreatorProfile, User
+from creatornext.core.api import DomainError
+from creatornext.money import Money, MoneyError
+from eligibility import services as eligibility_services
+from eligibility.selectors import enrollment_status
+from marketplace import api, selectors, services, taxonomy
+from marketplace.models import MarketplaceProfile
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    return user
+
+
+def _errors(exc: ValidationError | ApiValidationError) -> list[str]:
+    if isinstance(exc, ApiValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            return [f"{k.replace('_', ' ')}: {' '.join(str(m) for m in v)}" for k, v in detail.items()]
+        return [str(d) for d in detail]
+    if hasattr(exc, "error_dict"):
+        return [f"{k.replace('_', ' ')}: {' '.join(v)}" for k, v in exc.message_dict.items()]
+    return list(exc.messages)
+
+
+# --- search ------------------------------------------------------------------------------------
+FILTER_FIELDS = ("q", "country", "category", "language", "min_followers", "max_followers",
+                 "min_avg_views", "max_avg_views", "min_engagement_rate_bps", "audience_country",
+                 "audience_country_min_pct", "audience_gender", "audience_gender_min_pct",
+                 "audience_age", "audience_age_min_pct", "ordering", "cursor")
+
+
+@login_required
+def marketplace_home(request: HttpRequest) -> HttpResponse:
+    """Brand members search here; everyone else finds the way to a brand or to their profile."""
+    user = _user(request)
+    if not selectors.is_brand_member(user):
+        return render(request, "marketplace/start.html", {
+            "creator": CreatorProfile.objects.filter(user=user).first()})
+    query = {k: v for k in FILTER_FIELDS if (v := request.GET.get(k, "").strip())}
+    errors: list[str] = []
+    page = None
+    try:
+        _, page = api.run_search(query)
+    except ApiValidationError as exc:
+        errors = _errors(exc)
+    cards = [api.card(p) for p in page.results] if page else []
+    base = request.get_full_path()
+    return render(request, "marketplace/search.html", {
+        "query": query, "errors": errors, "cards": cards,
+        "next": api.page_link(base, page.next) if page else None,
+        "previous": api.page_link(base, page.previous) if page else None,
+        "shortlists": list(selectors.shortlists_of(user).order_by("brand__name", "name")),
+        "taxonomy": taxonomy, "here": base,
+    })
+
+
+# --- shortlists --------------------------------------------------------------------------------
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(default)
+
+
+@login_required
+def shortlists_page(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    brands = list(account_selectors.brands_of(user))
+    if request.method == "POST":
+        brand = selectors.brand_of_member(user, _int(request.POST.get("brand")))
+        if brand is None:
+            messages.error(request, "Choose one of your brands.")
+        else:
+            try:
+                shortlist = services.shortlist_create(brand=brand, actor=user,
+                                                      name=request.POST.get("name", ""))
+            except (ValidationError, DomainError) as exc:
+                for message in (_errors(exc) if isinstance(exc, ValidationError) else [exc.message]):
+                    messages.error(request, message)
+            else:
+                messages.success(request, f"Shortlist “{shortlist.name}” created.")
+                return redirect("marketplace-shortlist", shortlist.pk)
+        return redirect("marketplace-shortlists")
+    shortlists = selectors.shortlists_of(user).order_by("brand__name", "name")[:500]
+    return render(request, "marketplace/shortlists.html", {"brands": brands, "shortlists": shortlists})
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+@login_required
+def shortlist_page(request: HttpRequest, shortlist_id: int) -> HttpResponse:
+    user = _user(request)
+    shortlist = selectors.shortlist_for(user, shortlist_id)
+    if shortlist is None:
+        raise Http404
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "rename":
+                services.shortlist_rename(shortlist=shortlist, actor=user, name=request.POST.get("name", ""))
+                messages.success(request, "Renamed.")
+            elif action == "delete":
+                services.shortlist_delete(shortlist=shortlist, actor=user)
+                messages.success(request, f"Shortlist “{shortlist.name}” deleted.")
+                return redirect("marketplace-shortlists")
+            elif action == "remove":
+                handle = request.POST.get("handle", "")
+                if services.shortlist_remove(shortlist=shortlist, actor=user, handle=handle):
+                    messages.success(request, f"@{handle} removed.")
+        except ValidationError as exc:
+            for message in _errors(exc):
+                messages.error(request, message)
+        return redirect("marketplace-shortlist", shortlist.pk)
+    return render(request, "marketplace/shortlist.html", {
+        "shortlist": shortlist, "rows": selectors.shortlist_entries(shortlist)})
+
+
+@login_required
+@require_POST
+def shortlist_add(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    shortlist = selectors.shortlist_for(user, _int(request.POST.get("shortlist")))
+    if shortlist is None:
+        raise Http404
+    handle = request.POST.get("handle", "")
+    try:
+        _, created = services.shortlist_add(shortlist=shortlist, actor=user, handle=handle)
+    except (ValidationError, DomainError) as exc:
+        for message in (_errors(exc) if isinstance(exc, ValidationError) else [exc.message]):
+            messages.error(request, message)
+    else:
+        messages.success(request, f"@{handle} {'added to' if created else 'is already on'} "
+                                  f"“{shortlist.name}”.")
+    return _back(request, reverse("marketplace"))
+
+
+# --- brands ------------------------------------------------------------------------------------
+@login_required
+def brands_page(request: HttpRequest) -> HttpResponse:
+    """Brand sign-up: create a brand (you become its owner) and see your brands."""
+    user = _user(request)
+    if request.method == "POST":
+        try:
+            brand = account_services.brand_create(user=user, name=request.POST.get("name", ""))
+        except ValidationError as exc:
+            for message in _errors(exc):
+                messages.error(request, message)
+            return redirect("marketplace-brands")
+        messages.success(request, f"{brand.name} is created. Staff will verify it before it can "
+                                  "contact creators; you can search and shortlist already.")
+        return redirect("marketplace-brand", brand.pk)
+    return render(request, "marketplace/brands.html", {"brands": account_selectors.brands_of(user)})
+
+
+@login_required
+def brand_page(request: HttpRequest, brand_id: int) -> HttpResponse:
+    """A brand's team; owners add members."""
+    user = _user(request)
+    membership = account_selectors.brand_membership(user, brand_id)
+    if membership is None:
+        raise Http404
+    brand = membership.brand
+    is_owner = membership.role == BrandMembership.Role.OWNER
+    if request.method == "POST":
+        if not is_owner:
+            messages.error(request, "Only the brand's owners can change its team.")
+        else:
+            try:
+                added = account_services.brand_member_add(
+                    brand=brand, actor=user, username=request.POST.get("username", ""),
+                    role=request.POST.get("role", ""))
+            except ValidationError as exc:
+                for message in _errors(exc):
+                    messages.error(request, message)
+            else:
+                messages.success(request, f"{added.user.username} joined as {added.role}.")
+        return redirect("marketplace-brand", brand.pk)
+    members = brand.memberships.select_related("user").order_by("role", "user__username")
+    return render(request, "marketplace/brand.html", {"brand": brand, "members": members,
+                                                      "is_owner": is_owner})
+
+
+# --- the creator's profile editor --------------------------------------------------------------
+class ProfileForm(forms.Form):
+    bio = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=1000, required=False)
+    categories = forms.MultipleChoiceField(
+        choices=[(c, c.title()) for c in taxonomy.CATEGORIES], widget=forms.CheckboxSelectMultiple,
+        help_text="One to three.")
+    languages = forms.CharField(max_length=40, help_text="ISO 639-1 codes, separated by commas: en, es")
+    country = forms.CharField(max_length=2, min_length=2, help_text="ISO 3166-1 alpha-2, e.g. US")
+    rate_video = forms.CharField(required=False, label="Starting rate: one sponsored video (USD)")
+    rate_live = forms.CharField(required=False, label="Starting rate: a sponsored LIVE (USD)")
+    rate_series = forms.CharField(required=False, label="Starting rate: a series of three videos (USD)")
+
+    def rates(self) -> dict[str, Money]:
+        out = {}
+        for deliverable in taxonomy.DELIVERABLES:
+            text = self.cleaned_data.get(f"rate_{deliverable}", "").strip()
+            if text:
+                try:
+                    out[deliverable] = Money.parse(text, services.CURRENCY)
+                except MoneyError as exc:
+                    self.add_error(f"rate_{deliverable}", str(exc))
+        return out
+
+
+def _initial(profile: MarketplaceProfile) -> dict[str, Any]:
+    initial: dict[str, Any] = {"bio": profile.bio, "categories": profile.categories,
+                               "languages": ", ".join(profile.languages), "country": profile.country}
+    for deliverable, money in profile.rates.items():
+        initial[f"rate_{deliverable}"] = str(Money.from_api(money).to_decimal())
+    return initial
+
+
+@login_required
+def profile_editor(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    creator = CreatorProfile.objects.filter(user=user).first()
+    if creator is None:
+        return render(request, "marketplace/start.html", {"creator": None})
+    profile = (MarketplaceProfile.objects.filter(creator=creator).first()
+               or services.profile_draft(creator))
+    status = enrollment_status(creator, services.PROGRAM) or "not_enrolled"
+    form = ProfileForm(request.POST or None, initial=_initial(profile))
+    if request.method == "POST" and form.is_valid():
+        rates = form.rates()
+        if not form.errors:
+            try:
+                profile = services.profile_update(
+                    creator=creator, actor=user, bio=form.cleaned_data["bio"],
+                    categories=form.cleaned_data["categories"],
+                    languages=[c.strip() for c in form.cleaned_data["languages"].split(",") if c.strip()],
+                    country=form.cleaned_data["country"], rates=rates)
+            except eligibility_services.EligibilityError as exc:
+                messages.error(request, exc.message)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    name = field if field in form.fields else f"rate_{field.split('.')[-1]}"
+                    form.add_error(name if name in form.fields else None, errors)
+            else:
+                messages.success(request, "Your marketplace profile is saved.")
+                return redirect("marketplace-profile")
+    return render(request, "marketplace/profile.html", {
+        "form": form, "profile": profile, "creator": creator, "status": status,
+        "listed": profile.pk is not None and selectors.is_listed(profile)})
+

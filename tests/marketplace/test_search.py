@@ -1,0 +1,251 @@
+"""Marketplace search: every filter and ordering, text, pagination, the gate, leaving search."""
+
+from __future__ import annotations
+
+import pytest
+
+from creatornext.accounts.services import account_delete
+from eligibility import services as eligibility_services
+from marketplace import cursor
+from tests.eligibility.helpers import enroll, make_creator, status_of
+from tests.marketplace.helpers import brand_member, listed_creator, search, set_followers
+from tests.support.world import api_client, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def buyer():
+    return brand_member("buyer")[0]
+
+
+@pytest.fixture
+def three(buyer):
+    """Three listed creators that differ in every filtered dimension."""
+    listed_creator("ana.cooks", followers=50_000, country="US", bio="Quick vegan dinners and fitness",
+                   categories=("food", "fitness"), languages=("en", "es"), avg_views=9_000,
+                   engagement_rate_bps=450, audience_countries={"US": 41, "MX": 20},
+                   audience_genders={"female": 70, "male": 28}, audience_ages={"18-24": 55, "25-34": 30})
+    listed_creator("bo_games", followers=20_000, country="GB", bio="Speedruns, retro gaming, cooking fails",
+                   categories=("gaming",), languages=("en",), avg_views=30_000, engagement_rate_bps=900,
+                   audience_countries={"GB": 60, "US": 29}, audience_genders={"male": 80, "female": 18},
+                   audience_ages={"13-17": 25, "18-24": 60})
+    listed_creator("chloe.style", followers=120_000, country="FR", bio="Fashion week diaries",
+                   categories=("fashion", "beauty"), languages=("fr",), avg_views=5_000,
+                   engagement_rate_bps=120, audience_countries={"FR": 50, "US": 30},
+                   audience_genders={"female": 90}, audience_ages={"25-34": 40, "35-44": 35})
+    return buyer
+
+
+DEFAULT = ["chloe.style", "ana.cooks", "bo_games"]  # -followers
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({}, DEFAULT),
+    ({"country": "GB"}, ["bo_games"]),
+    ({"country": "fr"}, ["chloe.style"]),  # codes are case-blind
+    ({"category": "fitness"}, ["ana.cooks"]),
+    ({"category": "beauty"}, ["chloe.style"]),
+    ({"category": "pets"}, []),
+    ({"language": "en"}, ["ana.cooks", "bo_games"]),
+    ({"language": "FR"}, ["chloe.style"]),
+    ({"min_followers": 50_000}, ["chloe.style", "ana.cooks"]),
+    ({"max_followers": 50_000}, ["ana.cooks", "bo_games"]),
+    ({"min_followers": 20_001, "max_followers": 119_999}, ["ana.cooks"]),
+    ({"min_avg_views": 9_000}, ["ana.cooks", "bo_games"]),
+    ({"max_avg_views": 5_000}, ["chloe.style"]),
+    ({"min_avg_views": 5_001, "max_avg_views": 29_999}, ["ana.cooks"]),
+    ({"min_engagement_rate_bps": 450}, ["ana.cooks", "bo_games"]),
+    ({"min_engagement_rate_bps": 901}, []),
+    # Audience shares: exactly at the threshold counts; thresholds on and between index steps
+    ({"audience_country": "US", "audience_country_min_pct": 30}, ["chloe.style", "ana.cooks"]),
+    ({"audience_country": "us", "audience_country_min_pct": 29}, DEFAULT),
+    ({"audience_country": "US", "audience_country_min_pct": 41}, ["ana.cooks"]),
+    ({"audience_country": "US", "audience_country_min_pct": 42}, []),
+    ({"audience_country": "MX", "audience_country_min_pct": 5}, ["ana.cooks"]),
+    ({"audience_country": "GB", "audience_country_min_pct": 60}, ["bo_games"]),
+    ({"audience_gender": "female", "audience_gender_min_pct": 70}, ["chloe.style", "ana.cooks"]),
+    ({"audience_gender": "female", "audience_gender_min_pct": 71}, ["chloe.style"]),
+    ({"audience_gender": "male", "audience_gender_min_pct": 1}, ["ana.cooks", "bo_games"]),
+    ({"audience_gender": "other", "audience_gender_min_pct": 1}, []),
+    ({"audience_age": "18-24", "audience_age_min_pct": 55}, ["ana.cooks", "bo_games"]),
+    ({"audience_age": "18-24", "audience_age_min_pct": 56}, ["bo_games"]),
+    ({"audience_age": "13-17", "audience_age_min_pct": 20}, ["bo_games"]),
+    ({"audience_age": "35-44", "audience_age_min_pct": 35}, ["chloe.style"]),
+    ({"audience_age": "45+", "audience_age_min_pct": 1}, []),
+    # Three filters together
+    ({"language": "en", "audience_country": "US", "audience_country_min_pct": 25,
+      "min_engagement_rate_bps": 500}, ["bo_games"]),
+    ({"country": "US", "category": "food", "audience_gender": "female",
+      "audience_gender_min_pct": 60}, ["ana.cooks"]),
+])
+def test_each_filter_alone_and_combined(three, params, expected):
+    assert search(three, **params) == expected
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"ordering": "-followers"}, ["chloe.style", "ana.cooks", "bo_games"]),
+    ({"ordering": "-engagement_rate"}, ["bo_games", "ana.cooks", "chloe.style"]),
+    ({"ordering": "-avg_views"}, ["bo_games", "ana.cooks", "chloe.style"]),
+    # relevance: creators whose handle has a word starting with the first search word come first,
+    # then the other matches; followers decide within each tier.
+    ({"q": "cook"}, ["ana.cooks", "bo_games"]),
+    ({"q": "cook", "ordering": "relevance"}, ["ana.cooks", "bo_games"]),
+    ({"q": "cook", "ordering": "-followers"}, ["ana.cooks", "bo_games"]),
+    ({"q": "cook", "ordering": "-engagement_rate"}, ["bo_games", "ana.cooks"]),
+])
+def test_each_ordering(three, params, expected):
+    assert search(three, **params) == expected
+
+
+def test_relevance_puts_handle_matches_before_bio_matches_whatever_the_followers(buyer):
+    listed_creator("yoga.maria", followers=10_500, bio="Morning stretches")
+    listed_creator("big.star", followers=900_000, bio="Sometimes yoga, mostly dance")
+    listed_creator("mid.star", followers=40_000, bio="Yoga teacher")
+    assert search(buyer, q="yoga") == ["yoga.maria", "big.star", "mid.star"]
+    assert search(buyer, q="yoga", ordering="-followers") == ["big.star", "mid.star", "yoga.maria"]
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("ana", ["ana.cooks"]),               # handle, as a prefix
+    ("ANA.COOKS", ["ana.cooks"]),         # the whole handle, any case
+    ("cooks", ["ana.cooks"]),             # a part of the handle after the dot
+    ("games", ["bo_games"]),              # a part after the underscore
+    ("vegan", ["ana.cooks"]),             # a bio word
+    ("fash", ["chloe.style"]),            # a bio word's prefix
+    ("retro gaming", ["bo_games"]),       # every word must match
+    ("retro fashion", []),
+    ("zzz", []),
+    ("!!!", DEFAULT),                     # no words: no text filter
+])
+def test_text_over_handle_and_bio(three, q, expected):
+    assert sorted(search(three, q=q)) == sorted(expected)
+
+
+def test_text_search_does_not_match_filter_tokens(three):
+    # The facet tokens live in the same index but start with "=", which no search word does.
+    # (every profile has "=l:..." and "=ac:..." tokens; no handle or bio word starts with l or ac)
+    assert search(three, q="l") == []
+    assert search(three, q="ac") == []
+
+
+def test_stable_cursor_pagination_over_ties_forward_and_back(buyer):
+    for i in range(7):
+        listed_creator(f"tie{i}", followers=30_000 if i % 2 else 15_000)
+    expected = search(buyer, page_size=100)
+    assert len(expected) == 7
+    client = api_client(buyer)
+    seen, pages, url = [], [], "/api/v1/marketplace/creators/?page_size=2"
+    while url:
+        body = client.get(url).json()
+        pages.append(body)
+        seen += [c["handle"] for c in body["results"]]
+        url = body["next"]
+    assert seen == expected  # nothing repeated or skipped, same order as one long page
+    assert len(pages) == 4 and pages[0]["previous"] is None
+    # Walking back from the last page gives the same pages in reverse
+    back, url = [], pages[-1]["previous"]
+    while url:
+        body = client.get(url).json()
+        back.insert(0, [c["handle"] for c in body["results"]])
+        url = body["previous"]
+    assert [handle for page in back for handle in page] == expected[:6]
+
+
+def test_relevance_pages_cross_from_handle_matches_to_bio_matches(buyer):
+    for i in range(3):
+        listed_creator(f"surf{i}", followers=11_000 + i)
+        listed_creator(f"wave{i}", followers=90_000 + i, bio="I surf every day")
+    client = api_client(buyer)
+    seen, url = [], "/api/v1/marketplace/creators/?q=surf&page_size=2"
+    while url:
+        body = client.get(url).json()
+        seen += [c["handle"] for c in body["results"]]
+        url = body["next"]
+    assert seen == ["surf2", "surf1", "surf0", "wave2", "wave1", "wave0"]
+
+
+@pytest.mark.parametrize("params", [
+    {"category": "knitting"},
+    {"min_followers": "many"},
+    {"min_followers": -1},
+    {"min_followers": 10, "max_followers": 5},
+    {"min_avg_views": 10, "max_avg_views": 5},
+    {"audience_country": "US"},
+    {"audience_gender_min_pct": 30},
+    {"audience_age": "18-24", "audience_age_min_pct": 0},
+    {"audience_age": "18-24", "audience_age_min_pct": 101},
+    {"audience_gender": "robot", "audience_gender_min_pct": 10},
+    {"ordering": "followers"},
+    {"ordering": "relevance"},  # needs q
+    {"country": "USA"},
+    {"cursor": "not-a-cursor"},
+    {"cursor": cursor.encode(cursor.Position("-avg_views", 0, 10, 10))},  # another ordering
+])
+def test_bad_parameters_are_400(three, params):
+    response = api_client(three).get("/api/v1/marketplace/creators/", params)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_only_brand_members_search(three):
+    assert api_client(None).get("/api/v1/marketplace/creators/").status_code == 401
+    plain = make_user("plain")
+    response = api_client(plain).get("/api/v1/marketplace/creators/")
+    assert response.status_code == 403
+    # A member of an unverified brand may search (contacting is what verification unlocks)
+    unverified, _ = brand_member("newbrand", verified=False)
+    assert search(unverified) == DEFAULT
+
+
+def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_queries):
+    client = api_client(three)
+    client.get("/api/v1/marketplace/creators/")  # warm the config cache
+    # token + brand membership + one search query (with its EXISTS probe) + relevance's second tier
+    with django_assert_max_num_queries(5):
+        assert client.get("/api/v1/marketplace/creators/", {"q": "cook", "language": "en"}).status_code == 200
+
+
+# --- the gate: the marketplace program decides who is in search ---------------------------------
+@pytest.mark.parametrize(("country", "followers", "in_search"), [
+    ("US", 9_999, False), ("US", 10_000, True),
+    ("KR", 49_999, False), ("KR", 50_000, True),
+])
+def test_the_gate(buyer, country, followers, in_search):
+    creator = make_creator("gated", country=country, followers=followers)
+    if in_search:
+        enroll(creator, "marketplace")
+    else:
+        with pytest.raises(eligibility_services.NotEligible):
+            enroll(creator, "marketplace")
+    listed_creator_profile = api_client(creator.user).put("/api/v1/marketplace/profile/", {
+        "bio": "Hello", "categories": ["food"], "languages": ["ko"], "country": country}, format="json")
+    assert listed_creator_profile.status_code == (200 if in_search else 409)
+    assert search(buyer) == (["gated"] if in_search else [])
+
+
+def test_a_profile_without_enrolment_is_not_in_search(buyer):
+    # The metrics feed keeps figures for anyone; only enrolment puts a creator in search.
+    listed_creator("waiting", followers=80_000, enrolled=False)
+    assert search(buyer) == []
+
+
+def test_a_creator_leaves_search_when_paused_and_returns_when_eligible_again(buyer):
+    creator = listed_creator("dropper", followers=10_400)
+    listed_creator("stayer", followers=30_000)
+    assert search(buyer) == ["stayer", "dropper"]
+    set_followers(creator, 9_999)  # the feed: below the gate; re-evaluation pauses the program
+    assert status_of(creator, "marketplace") == "paused"
+    assert search(buyer) == ["stayer"]
+    assert api_client(buyer).get("/api/v1/marketplace/creators/dropper/").status_code == 404
+    set_followers(creator, 12_000)
+    assert status_of(creator, "marketplace") == "enrolled"
+    assert search(buyer) == ["stayer", "dropper"]
+
+
+def test_opting_out_or_deleting_the_account_leaves_search(buyer):
+    leaver = listed_creator("leaver", followers=15_000)
+    gone = listed_creator("gone", followers=16_000)
+    eligibility_services.enrollment_opt_out(creator=leaver, program="marketplace", actor=leaver.user)
+    account_delete(user=gone.user, actor=gone.user)
+    assert search(buyer) == []
