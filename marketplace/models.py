@@ -6,7 +6,7 @@ creator is *enrolled* in that program, checked at query time, so a paused or opt
 leaves search at once and comes back when re-enrolled, with nothing here to keep in step.
 
 Search columns are denormalised onto the profile row so that one table answers a search with its
-own indexes (docs/decisions/0008-marketplace-search.md):
+own indexes (docs/decisions/0009-marketplace-search.md):
 
 - ``handle``, ``display_name`` and ``followers`` are copies of the creator profile's (the metrics feed owns the
   originals); ``services.profiles_sync`` refreshes them (on every marketplace write, and by beat).

@@ -1,6 +1,6 @@
 """Reads: marketplace search, profiles, shortlists.
 
-Search (docs/decisions/0008-marketplace-search.md): one table, ``MarketplaceProfile``, with the
+Search (docs/decisions/0009-marketplace-search.md): one table, ``MarketplaceProfile``, with the
 filters as columns (country, followers, average views, engagement) or as tokens of one generated
 tsvector with a GIN index (text over handle and bio, category, language, audience shares), keyset
 pagination over (ordering column, id), and an EXISTS probe into eligibility's enrolments so only

@@ -5,7 +5,7 @@
 Each argument is a search's query string (as the API takes it). The command runs the search
 through the same code as ``GET /api/v1/marketplace/creators/``, captures its SELECTs and prints
 ``EXPLAIN`` (with ``--analyze``: ``ANALYZE, BUFFERS``) for each. PostgreSQL only. Evidence for
-docs/decisions/0008-marketplace-search.md.
+docs/decisions/0009-marketplace-search.md.
 """
 
 from __future__ import annotations
