@@ -19,13 +19,13 @@ LANGUAGE_RE = re.compile(r"^[a-z]{2}$")  # ISO 639-1
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
 
 # Audience shares are whole percentages. For the search index each share is also written as
-# threshold tokens in steps of SHARE_STEP ("at least 30% in US"), see docs/decisions/0008.
+# threshold tokens in steps of SHARE_STEP ("at least 30% in US"), see docs/decisions/0009.
 SHARE_STEP = 10
 
 
 def facet_tokens(*, categories: list[str], languages: list[str], audience_countries: dict[str, int],
                  audience_genders: dict[str, int], audience_ages: dict[str, int]) -> str:
-    """The filter tokens of a profile for the search index (decision 0008), space-separated.
+    """The filter tokens of a profile for the search index (decision 0009), space-separated.
 
     An audience share of s% in key k is written as one token per step it reaches: 41% in US gives
     ``=ac:US:10 =ac:US:20 =ac:US:30 =ac:US:40``, so "at least 30%" is one index lookup. Tokens begin

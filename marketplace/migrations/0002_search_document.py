@@ -1,4 +1,4 @@
-"""PostgreSQL only: the generated search document and its GIN index (decision 0008).
+"""PostgreSQL only: the generated search document and its GIN index (decision 0009).
 
 ``search_document`` = the handle and its parts split at "." and "_", each as a lexeme marked "@"
 (``@ana.cooks @ana @cooks``: handle words are their own lexemes, so "a handle word starts with x"
