@@ -10,9 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.selectors import creator_by_handle
-from creatornext.core.api import ApiError, StrictInputSerializer
+from creatornext.core.api import StrictInputSerializer
 from eligibility import selectors, services
 from eligibility.models import Enrollment, MetricsSnapshot, RequirementKey
 
@@ -67,12 +68,7 @@ def _item(ps: selectors.ProgramStatus) -> dict:
 
 
 def _creator(request: Request) -> CreatorProfile:
-    user = request.user
-    assert isinstance(user, User)  # IsAuthenticated ran before this
-    creator = selectors.creator_of(user)
-    if creator is None:
-        raise ApiError(403, "permission_denied", "Only creators have program eligibility.")
-    return creator
+    return require_creator(request, "Only creators have program eligibility.")
 
 
 def _program_item(creator: CreatorProfile, program: str) -> dict:

@@ -11,9 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.selectors import creator_by_handle
-from creatornext.core.api import ApiError, MoneyField, Pagination, StrictInputSerializer, paginated
+from creatornext.core.api import MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
 from creatornext.money import Money
 from gifts import selectors, services
@@ -106,10 +107,7 @@ class VideoCreateApi(APIView):
     @extend_schema(operation_id="videos_create", request=InputSerializer, responses={201: VideoOutput})
     def post(self, request: Request) -> Response:
         """Register one of my videos (creators only)."""
-        assert isinstance(request.user, User)
-        profile = CreatorProfile.objects.filter(user=request.user).first()
-        if profile is None:
-            raise ApiError(403, "permission_denied", "Only creators can register videos.")
+        profile = require_creator(request, "Only creators can register videos.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         video = services.video_create(creator=profile, **data.validated_data)
@@ -203,11 +201,7 @@ class LiveStreamOutput(serializers.Serializer):
 
 
 def _creator_of(request: Request) -> CreatorProfile:
-    assert isinstance(request.user, User)
-    profile = CreatorProfile.objects.filter(user=request.user).first()
-    if profile is None:
-        raise ApiError(403, "permission_denied", "Only creators can do this.")
-    return profile
+    return require_creator(request, "Only creators can do this.")
 
 
 class LiveStreamStartApi(APIView):

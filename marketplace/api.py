@@ -13,6 +13,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from creatornext.accounts import selectors as account_selectors
+from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.core import config
 from creatornext.core.api import ApiError, MoneyField, Pagination, StrictInputSerializer, paginated
@@ -253,10 +254,7 @@ class MyProfileOutput(CreatorCardOutput):
 
 
 def _my_creator(request: Request) -> CreatorProfile:
-    creator = CreatorProfile.objects.filter(user=_user(request)).first()
-    if creator is None:
-        raise ApiError(403, "permission_denied", "Only creators have a marketplace profile.")
-    return creator
+    return require_creator(request, "Only creators have a marketplace profile.")
 
 
 def my_profile_data(creator: CreatorProfile) -> dict[str, Any]:

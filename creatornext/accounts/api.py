@@ -210,11 +210,16 @@ class BrandMemberCreateApi(APIView):
         return Response(self.OutputSerializer(added).data, status=status.HTTP_201_CREATED)
 
 
-def _my_creator_profile(request: Request) -> CreatorProfile:
-    assert isinstance(request.user, User)
-    profile = CreatorProfile.objects.filter(user=request.user).first()
+def require_creator(request: Request, refusal: str) -> CreatorProfile:
+    """The signed-in caller's creator profile, or 403 ``permission_denied`` saying ``refusal``.
+
+    Every creator-only endpoint calls this (after IsAuthenticated), so the rule and the answer
+    live in one place."""
+    user = request.user
+    assert isinstance(user, User)  # IsAuthenticated ran before this
+    profile = CreatorProfile.objects.select_related("user").filter(user=user).first()
     if profile is None:
-        raise ApiError(403, "permission_denied", "Only creators can block fans.")
+        raise ApiError(403, "permission_denied", refusal)
     return profile
 
 
@@ -229,7 +234,7 @@ class BlockCreateApi(APIView):
     @extend_schema(operation_id="blocks_create", request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
         """Block a fan from tipping me or sending me gifts."""
-        profile = _my_creator_profile(request)
+        profile = require_creator(request, "Only creators can block fans.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         block = services.block_add(creator=profile, **data.validated_data)
@@ -240,7 +245,7 @@ class BlockDeleteApi(APIView):
     @extend_schema(operation_id="blocks_delete", responses={204: None})
     def delete(self, request: Request, username: str) -> Response:
         """Unblock a fan."""
-        profile = _my_creator_profile(request)
+        profile = require_creator(request, "Only creators can block fans.")
         if not services.block_remove(creator=profile, username=username):
             raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,17 +1,7 @@
 from django.contrib import admin
 
+from creatornext.core.admin import ReadOnlyAdmin
 from creatornext.payments.models import Payment, PaymentStatusChange, Refund, WebhookEvent
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class HistoryInline(admin.TabularInline):
@@ -26,7 +16,7 @@ class HistoryInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnly):
+class PaymentAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "purpose", "ref", "payer", "amount", "currency", "fee", "status")
     list_filter = ("status", "purpose", "currency")
     search_fields = ("ref", "provider_id", "charge_id", "payer__username")
@@ -35,13 +25,13 @@ class PaymentAdmin(ReadOnly):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnly):
+class RefundAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "payment", "amount", "status", "requested_by")
     list_filter = ("status",)
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnly):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "type", "status", "attempts", "received_at", "processed_at",
                     "next_attempt_at")
     list_filter = ("status", "type")

@@ -9,8 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from creatornext.accounts.models import CreatorProfile, User
-from creatornext.core.api import ApiError, DomainError, MoneyField, Pagination, StrictInputSerializer, paginated
+from creatornext.accounts.api import require_creator
+from creatornext.accounts.models import User
+from creatornext.core.api import DomainError, MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
 from creatornext.money import Money
 from creatornext.payouts import selectors, services
@@ -18,11 +19,7 @@ from creatornext.payouts.models import PayoutAccount, PayoutItem, Withdrawal
 
 
 def _creator(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    if not CreatorProfile.objects.filter(user=user).exists():
-        raise ApiError(403, "permission_denied", "Only creators have payouts.")
-    return user
+    return require_creator(request, "Only creators have payouts.").user
 
 
 def account_data(account: PayoutAccount | None, site_url: str = "") -> dict:
