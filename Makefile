@@ -41,7 +41,7 @@ chromium:
 	  fi; }
 
 run: install
-	@mkdir -p var
+	@mkdir -p "$${CREATORNEXT_VAR_DIR:-var}"
 	CREATORNEXT_DEV=true $(BIN)/python manage.py migrate --noinput
 	CREATORNEXT_DEV=true $(BIN)/python manage.py seed_demo
 	CREATORNEXT_DEV=true PORT=$(PORT) $(BIN)/python manage.py runplatform

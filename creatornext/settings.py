@@ -11,6 +11,7 @@ See docs/decisions/0001-settings-and-embedded-default.md.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import environ
@@ -23,6 +24,10 @@ env = environ.Env()
 DEV = env.bool("CREATORNEXT_DEV", default=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=DEV)
 VAR_DIR = Path(env.str("CREATORNEXT_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+# The embedded default keeps its SQLite file, cache, broker queue and mail here; SQLite cannot
+# create a missing directory, so make it before any process opens the database.
+with contextlib.suppress(OSError):  # a read-only image in production, where nothing lives in VAR_DIR
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # In production an empty key makes Django refuse to sign anything; there is no insecure fallback.
 SECRET_KEY = env.str(
