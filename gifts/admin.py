@@ -1,7 +1,11 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 
 from creatornext.core.admin import ReadOnlyAdmin, confirm_with_reason
+from creatornext.core.api import DomainError
+from creatornext.core.models import StaffApproval
 from gifts import services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
@@ -52,7 +56,7 @@ class RedemptionAdmin(admin.ModelAdmin):
     """The review queue: staff approve (pays the creator) or reject (returns the diamonds), with a
     reason that goes to the audit log."""
 
-    list_display = ("id", "created_at", "creator", "diamonds", "amount", "status", "reviewed_by")
+    list_display = ("id", "created_at", "creator", "diamonds", "amount", "status", "reviewed_by", "awaiting")
     list_filter = ("status",)
     search_fields = ("creator__handle",)
     readonly_fields = [f.name for f in Redemption._meta.fields]
@@ -73,13 +77,27 @@ class RedemptionAdmin(admin.ModelAdmin):
             return reason
         for redemption in queryset:
             try:
-                services.redemption_review(redemption=redemption, actor=request.user, approve=approve,
-                                           reason=reason)
-            except (services.InvalidState, ValidationError) as exc:
+                decided = services.redemption_review(redemption=redemption, actor=request.user,
+                                                     approve=approve, reason=reason)
+            except (DomainError, ValidationError) as exc:
                 self.message_user(request, f"Redemption {redemption.pk}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"Redemption {redemption.pk}: {verb.lower()}d.", messages.SUCCESS)
+                if decided.status == Redemption.Status.IN_REVIEW:  # the two-person rule: not yet
+                    self.message_user(request, f"Redemption {redemption.pk}: large; a second staff member must "
+                                      f"{verb.lower()} it too.", messages.WARNING)
+                else:
+                    self.message_user(request, f"Redemption {redemption.pk}: {verb.lower()}d.", messages.SUCCESS)
         return None
+
+    @admin.display(description="second approval")
+    def awaiting(self, obj):
+        return f"{obj.awaiting_action} asked" if obj.awaiting_action else "—"
+
+    def get_queryset(self, request):
+        pending = StaffApproval.objects.filter(
+            status=StaffApproval.Status.PENDING,
+            subject=Concat(Value("redemption:"), Cast(OuterRef("pk"), CharField())))
+        return super().get_queryset(request).annotate(awaiting_action=Subquery(pending.values("action")[:1]))
 
     @admin.action(description="Approve the selected redemptions (pays the creator)")
     def approve(self, request, queryset):

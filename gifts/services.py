@@ -272,8 +272,11 @@ def redemption_create(*, creator: CreatorProfile, diamonds: int) -> Redemption:
 
 
 def redemption_review(*, redemption: Redemption, actor: User, approve: bool, reason: str) -> Redemption:
-    """Staff decide a redemption in review: approve pays it; reject returns the diamonds."""
+    """Staff decide a redemption in review: approve pays it; reject returns the diamonds. A large
+    one is decided only when a second staff member makes the same decision (it stays in review and
+    the first call returns it unchanged)."""
     from creatornext.audit.services import audit_record
+    from creatornext.core.approvals import second_approval
 
     if not reason.strip():
         raise ValidationError({"reason": ["Give a reason."]})
@@ -281,6 +284,10 @@ def redemption_review(*, redemption: Redemption, actor: User, approve: bool, rea
         redemption = Redemption.objects.select_for_update().select_related("creator__user").get(pk=redemption.pk)
         if redemption.status != Redemption.Status.IN_REVIEW:
             raise InvalidState(f"This redemption is already {redemption.status}.")
+        if second_approval(action="redemption.approve" if approve else "redemption.reject",
+                           subject=f"redemption:{redemption.pk}", amount=Money(redemption.amount, redemption.currency),
+                           actor=actor, reason=reason) is not None:
+            return redemption
         held = platform_account(AccountKind.DIAMONDS_IN_REVIEW, DIAMOND)
         if approve:
             post(Posting(key=f"redemption:{redemption.pk}:approved", kind="redemption_approved", legs=[

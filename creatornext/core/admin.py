@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from creatornext.core import config
-from creatornext.core.models import Heartbeat, OutboundEmail, Setting
+from creatornext.core.models import Heartbeat, OutboundEmail, Setting, StaffApproval
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -109,3 +109,34 @@ def confirm_with_reason(modeladmin, request, queryset, *, verb: str, action: str
         modeladmin.message_user(request, "Give a reason.", messages.ERROR)
         return None
     return reason
+
+
+@admin.register(StaffApproval)
+class StaffApprovalAdmin(ReadOnlyAdmin):
+    """Large decisions waiting for a second staff member. They confirm by taking the same decision
+    on the subject (e.g. approving the redemption); here a pending request can be withdrawn."""
+
+    list_display = ("requested_at", "action", "subject", "amount", "currency", "status", "requested_by",
+                    "decided_by")
+    list_filter = ("status", "action")
+    search_fields = ("subject",)
+    actions = ["withdraw"]
+
+    @admin.action(description="Withdraw the selected pending requests")
+    def withdraw(self, request, queryset):
+        from django.contrib import messages
+
+        from creatornext.core import approvals
+
+        reason = confirm_with_reason(self, request, queryset, verb="Withdraw", action="withdraw",
+                                     line=lambda a: f"{a.action} {a.subject} by {a.requested_by} ({a.status})")
+        if not isinstance(reason, str):
+            return reason
+        for approval in queryset:
+            try:
+                approvals.withdraw(approval=approval, actor=request.user, reason=reason)
+            except approvals.SecondApprovalRefused as exc:
+                self.message_user(request, f"{approval}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{approval.action} {approval.subject}: withdrawn.", messages.SUCCESS)
+        return None

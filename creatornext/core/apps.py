@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "creatornext.core"
     label = "core"
     verbose_name = "Platform"
+
+    def ready(self) -> None:
+        from creatornext.core import approvals  # noqa: F401  registers its setting

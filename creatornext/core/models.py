@@ -85,3 +85,33 @@ class Setting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value}"
+
+
+class StaffApproval(models.Model):
+    """The two-person rule (PRODUCT.md §7): a staff decision that moves more than a threshold waits
+    here until a second, different staff member makes the same decision. At most one request is
+    pending per subject; the decision itself runs only when the second member confirms."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CONFIRMED = "confirmed"
+        WITHDRAWN = "withdrawn"
+
+    action = models.CharField(max_length=64)  # what will happen, e.g. "redemption.approve"
+    subject = models.CharField(max_length=64)  # what it happens to, e.g. "redemption:12"
+    amount = models.BigIntegerField()  # minor units the decision moves
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subject"], condition=models.Q(status="pending"),
+                                               name="one_pending_approval_per_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject} ({self.status})"
