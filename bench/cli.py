@@ -208,13 +208,14 @@ class Session:
         return server
 
     def _prepare_template(self, tmp: Path) -> None:
-        cache = None
+        dump = None
+        database.drop_legacy_caches(self.options.server_url)
         if self.options.template_cache:
-            cache = database.CACHE_PREFIX + database.schema_fingerprint(REPO)
-            if database.exists(self.options.server_url, cache):
-                log(f"Using the migrated template {cache} (kept by an earlier run for these "
-                    "very migrations and packages; --no-template-cache migrates afresh)")
-                self.template = cache
+            dump = database.template_dump_path(database.schema_fingerprint(REPO))
+            if database.restore_template_dump(self.options.server_url, self.template, dump):
+                self.created.append(self.template)
+                log(f"Restored the migrated template from {dump} (saved by an earlier run "
+                    "for these very migrations and packages; --no-template-cache migrates afresh)")
                 return
         log(f"Creating and migrating {self.template}...")
         database.create(self.options.server_url, self.template)
@@ -227,8 +228,8 @@ class Session:
             database.create_baseline_table(conn)
         finally:
             conn.close()
-        if cache and database.cache_template(self.options.server_url, self.template, cache):
-            log(f"Kept the migrated template as {cache} for the next runs")
+        if dump and database.save_template_dump(self.options.server_url, self.template, dump):
+            log(f"Saved the migrated template as {dump} for the next runs")
 
     def _publish(self, outcome: Outcome, machine: dict[str, str], versions: dict[str, str]) -> None:
         text = report.markdown(outcome, self.options, machine, versions)

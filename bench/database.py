@@ -24,8 +24,9 @@ from psycopg2.extensions import connection as Connection
 
 PREFIX = "creatornext_bench_"
 _NAME = re.compile(rf"^{PREFIX}(\d+)(_tpl)?$")
-# Migrated templates kept between runs (``--no-template-cache`` to do without), named by the
-# fingerprint of everything migrations depend on; never matched by PREFIX + pid.
+# Migrated templates are kept between runs as SQL dumps in ~/.cache/creatornext/bench/ (``--no-template-cache``
+# to do without), named by the fingerprint of everything migrations depend on. Earlier versions
+# kept them as databases with this prefix; those are dropped.
 CACHE_PREFIX = "creatornext_benchcache_"
 CACHES_KEPT = 3
 
@@ -274,29 +275,68 @@ def exists(server_url: str, name: str) -> bool:
         conn.close()
 
 
-def cache_template(server_url: str, template: str, name: str) -> bool:
-    """Keep a copy of the freshly migrated ``template`` as ``name`` (False if another run got
-    there first, or the copy failed: the run goes on with its own template either way), and drop
-    all but the newest ``CACHES_KEPT`` caches."""
-    import datetime as dt
+def _tool(name: str) -> str | None:
+    import shutil
 
+    return shutil.which(name)
+
+
+def template_dump_path(fingerprint: str) -> Path:
+    """In the user's cache directory (like pip's), shared by every checkout of the project: a dump
+    is only ever used by a run with the same fingerprint."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "creatornext" / "bench" / f"template-{fingerprint}.sql"
+
+
+def save_template_dump(server_url: str, template: str, path: Path) -> bool:
+    """Keep the freshly migrated ``template`` as a plain SQL dump (a file, like a build cache: no
+    database is left behind) and delete all but the newest ``CACHES_KEPT`` dumps. False when
+    pg_dump is missing or fails: the run goes on with its own template either way."""
+    pg_dump = _tool("pg_dump")
+    if pg_dump is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    result = subprocess.run([pg_dump, "--no-owner", "--no-privileges", "--file", str(partial),
+                             "--dbname", url_for(server_url, template)], capture_output=True, check=False)
+    if result.returncode:
+        partial.unlink(missing_ok=True)
+        return False
+    os.replace(partial, path)  # whole or nothing: a concurrent run never reads half a dump
+    for old in sorted(path.parent.glob("template-*.sql"), key=lambda p: p.stat().st_mtime,
+                      reverse=True)[CACHES_KEPT:]:
+        old.unlink(missing_ok=True)
+    return True
+
+
+def restore_template_dump(server_url: str, template: str, path: Path) -> bool:
+    """Create ``template`` from a dump saved by an earlier run (one transaction: all or nothing).
+    False (and no database) when there is no usable dump."""
+    psql = _tool("psql")
+    if psql is None or not path.exists():
+        return False
+    create(server_url, template)
+    result = subprocess.run([psql, "--quiet", "--no-psqlrc", "--single-transaction", "-v", "ON_ERROR_STOP=1",
+                             "--file", str(path), "--dbname", url_for(server_url, template)],
+                            capture_output=True, check=False)
+    if result.returncode:
+        drop(server_url, template)
+        return False
+    os.utime(path)  # the newest used stays among the kept ones
+    return True
+
+
+def drop_legacy_caches(server_url: str) -> list[str]:
+    """Earlier versions kept migrated templates as databases; they are dumps (files) now."""
     conn = connect(server_url)
+    dropped = []
     try:
         with conn.cursor() as cur:
-            try:
-                cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template)))
-                cur.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name), sql.Literal(dt.datetime.now(dt.UTC).isoformat())))
-            except psycopg2.Error:
-                return False
-            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s "
-                        "ORDER BY shobj_description(oid, 'pg_database') DESC NULLS LAST",
-                        [CACHE_PREFIX + "%"])
-            for (old,) in cur.fetchall()[CACHES_KEPT:]:
-                # Without FORCE: a cache being cloned right now stays.
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [CACHE_PREFIX + "%"])
+            for (name,) in cur.fetchall():
                 with contextlib.suppress(psycopg2.Error):
-                    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(old)))
-        return True
+                    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                    dropped.append(name)
     finally:
         conn.close()
+    return dropped

@@ -127,7 +127,8 @@ def _explain(ctx, owner: int) -> str:
         "SELECT e.*, t.*, a.* FROM ledger_entry e "
         "JOIN ledger_transaction t ON t.id = e.transaction_id "
         "JOIN ledger_account a ON a.id = e.account_id "
-        "WHERE e.owner_id = %s ORDER BY e.id DESC LIMIT 51", [owner])
+        # The owner as a one-value range, ordered (owner, -id): creatornext.ledger.selectors.statement
+        "WHERE e.owner_id >= %s AND e.owner_id <= %s ORDER BY e.owner_id, e.id DESC LIMIT 51", [owner, owner])
     lines = [r[0].strip() for r in rows]
     scans = [line.removeprefix("->").strip().split(" (")[0] for line in lines if "Scan" in line]
     buffers = next((line for line in lines if line.startswith("Buffers")), "")

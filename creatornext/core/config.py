@@ -73,6 +73,13 @@ def get(definition: SettingDef) -> Any:
     return value
 
 
+def get_many(*definitions: SettingDef) -> list[Any]:
+    """``[get(d) for d in definitions]`` with one cache round trip (hot paths read several)."""
+    keys = [_cache_key(d.key) for d in definitions]
+    found = cache.get_many(keys)
+    return [found[k] if found.get(k) is not None else get(d) for k, d in zip(keys, definitions, strict=True)]
+
+
 def set_value(*, definition: SettingDef, value: Any, actor: Any, reason: str = "") -> Setting:
     """Change a setting (validated, audited). Takes effect for new records at once."""
     from creatornext.audit.services import audit_record

@@ -57,6 +57,17 @@ class StatementPagination(Pagination):
     ordering = "-id"
 
 
+_created_at = serializers.DateTimeField()
+
+
+def statement_lines(rows: list[dict]) -> list[dict]:
+    """``StatementApi.OutputSerializer``'s output, built directly from the selector's rows: a page
+    of 200 lines through the serializer cost more than the rest of the request (P5)."""
+    return [{"id": r["id"], "created_at": _created_at.to_representation(r["created_at"]), "kind": r["kind"],
+             "ref": r["ref"], "memo": r["memo"], "account": r["account_kind"], "asset": r["asset"],
+             "amount": r["amount"], "balance_after": r["balance_after"]} for r in rows]
+
+
 class StatementApi(APIView):
     renderer_classes = [renderers.JSONRenderer, StatementCSVRenderer]
 
@@ -98,7 +109,7 @@ class StatementApi(APIView):
         """My ledger lines, newest first, cursor-paginated (CSV: the same page; next page in `Link`)."""
         paginator = StatementPagination()
         page = paginator.paginate_queryset(selectors.statement(request.user), request, view=self)
-        response = paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        response = paginator.get_paginated_response(statement_lines(page or []))
         next_link = paginator.get_next_link()
         if next_link:
             response["Link"] = f'<{next_link}>; rel="next"'

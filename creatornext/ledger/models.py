@@ -107,11 +107,14 @@ class Transaction(models.Model):
 
 class Entry(models.Model):
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # No single-column indexes on account and owner: the (account, -id) and (owner, -id) indexes
+    # below serve every look-up by either, and each index is written on every posting
+    # (docs/decisions/0010-ledger-statement-and-write-path.md).
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     # Denormalised from the account so checks and statements need no join.
     asset = models.CharField(max_length=8)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.PROTECT, related_name="+")
+                              on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = models.BigIntegerField()
     # The account's balance right after this entry (cached accounts only): statements show it.
     balance_after = models.BigIntegerField(null=True, blank=True)

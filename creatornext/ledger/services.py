@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from creatornext.core import config
@@ -82,12 +83,12 @@ def _check_asset(asset: str) -> None:
 
 
 def account_for(owner: Any, kind: str, asset: str) -> Account:
-    """The owner's account of that kind and asset, created on first use."""
+    """The owner's (a user or a user id) account of that kind and asset, created on first use."""
     if kind not in OWNER_KINDS:
         raise LedgerError(f"{kind} is a platform account kind.")
     _check_asset(asset)
     account, _ = Account.objects.get_or_create(
-        owner=owner, kind=kind, asset=asset,
+        owner_id=getattr(owner, "pk", owner), kind=kind, asset=asset,
         defaults={"balance": 0, "rule": _rule_for(kind), "lock_rank": 1 if kind in HOT_KINDS else 0},
     )
     return account
@@ -109,12 +110,41 @@ def owner_accounts(pairs: Iterable[tuple[int, str]], kind: str) -> dict[tuple[in
     return {pair: found[pair] for pair in pairs}
 
 
+def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
+    """Several owners' accounts, ``(owner, kind, asset)`` each, in one query; created on first use."""
+    query = Q()
+    for owner, kind, asset in wanted:
+        if kind not in OWNER_KINDS:
+            raise LedgerError(f"{kind} is a platform account kind.")
+        _check_asset(asset)
+        query |= Q(owner_id=getattr(owner, "pk", owner), kind=kind, asset=asset)
+    found = {(a.owner_id, a.kind, a.asset): a for a in Account.objects.filter(query)}
+    return [found.get((getattr(owner, "pk", owner), kind, asset)) or account_for(owner, kind, asset)
+            for owner, kind, asset in wanted]
+
+
+# Platform accounts are looked up on every posting but never change (no cached balance) and are
+# never deleted (entries PROTECT them), so each process remembers them once they are committed:
+# an id learnt inside a transaction that later rolls back is never remembered. Keyed by database
+# too; cleared when the tables are flushed (tests, ``manage.py flush``: see apps.py).
+_platform_accounts: dict[tuple[str, str, str, str], Account] = {}
+
+
+def clear_account_cache(**_: Any) -> None:
+    _platform_accounts.clear()
+
+
 def platform_account(kind: str, asset: str) -> Account:
+    key = (connection.alias, str(connection.settings_dict["NAME"]), kind, asset)
+    cached = _platform_accounts.get(key)
+    if cached is not None:
+        return cached
     if kind in OWNER_KINDS:
         raise LedgerError(f"{kind} is an owner account kind.")
     _check_asset(asset)
     account, _ = Account.objects.get_or_create(owner=None, kind=kind, asset=asset,
                                                defaults={"balance": None, "rule": Account.Rule.ANY})
+    transaction.on_commit(lambda: _platform_accounts.setdefault(key, account))
     return account
 
 
@@ -207,26 +237,40 @@ def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | N
     return after
 
 
-def _apply_hot(account: Account, delta: int, legs: Sequence[Leg], txn_id: int, now: datetime) -> None:
-    """Update a contended balance and insert its entries in one statement (PostgreSQL)."""
+def _apply_with_entries(account: Account, delta: int, legs: Sequence[Leg], txn_id: int,
+                        now: datetime) -> None:
+    """Update one cached balance and insert ``legs``' entries in one statement (PostgreSQL).
+
+    The account's own legs get their ``balance_after``; the others (platform accounts, which keep
+    no cached balance) NULL. If the rule refuses the update, nothing is inserted.
+    """
     condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
     qn = connection.ops.quote_name
-    later = [sum(leg.amount for leg in legs[i + 1:]) for i in range(len(legs))]
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s::timestamptz)"] * len(legs))
+    rows = ", ".join(["(%s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::bigint, %s::boolean, "
+                      "%s::bigint, %s::timestamptz)"] * len(legs))
     params: list[Any] = [delta, account.pk, *([delta] if needs_param else [])]
-    for leg, rest in zip(legs, later, strict=True):
-        params += [txn_id, account.pk, account.asset, account.owner_id, leg.amount, rest, now]
+    later = 0  # what the account's legs after this one add
+    tail: list[list[Any]] = []
+    for leg in reversed(legs):
+        own = leg.account.pk == account.pk
+        tail.append([txn_id, leg.account.pk, leg.account.asset, leg.account.owner_id, leg.amount, own,
+                     later, now])
+        if own:
+            later += leg.amount
+    for row in reversed(tail):
+        params += row
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH acct AS (UPDATE {qn(Account._meta.db_table)} SET balance = balance + %s "  # noqa: S608
             f"WHERE id = %s{condition} RETURNING balance) "
             f"INSERT INTO {qn(Entry._meta.db_table)} "
             "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
-            "SELECT v.t, v.a, v.asset, v.o, v.amount, acct.balance - v.later, v.created_at "
-            f"FROM acct, (VALUES {rows}) AS v(t, a, asset, o, amount, later, created_at)",
+            "SELECT v.t, v.a, v.asset, v.o, v.amount, "
+            "CASE WHEN v.own THEN acct.balance - v.later END, v.created_at "
+            f"FROM acct, (VALUES {rows}) AS v(t, a, asset, o, amount, own, later, created_at)",
             params,
         )
-        if cursor.rowcount == 0:
+        if cursor.rowcount != len(legs):
             raise InsufficientFunds(account)
 
 
@@ -240,10 +284,14 @@ def post(posting: Posting) -> Transaction:
     return post_once(posting)[0]
 
 
-def post_once(posting: Posting) -> tuple[Transaction, bool]:
-    """Like ``post``, and say whether this call wrote it (False: the key was already posted)."""
+def post_once(posting: Posting, *, savepoint: bool = True) -> tuple[Transaction, bool]:
+    """Like ``post``, and say whether this call wrote it (False: the key was already posted).
+
+    ``savepoint=False`` is for callers already inside their own ``atomic`` block that let every
+    exception from here propagate out of it (one round trip less each way).
+    """
     _validate(posting)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         now = timezone.now()
         txn_id = _claim_key(posting, now)
         if txn_id is None:
@@ -254,21 +302,65 @@ def post_once(posting: Posting) -> tuple[Transaction, bool]:
         ordered = [a for a in lock_order(leg.account for leg in posting.legs) if deltas[a.pk]]
         # Hot (creator-side) accounts are written last, each in one statement with its entries,
         # so their row lock is held only for that statement and the commit (0005-hot-accounts).
-        hot = [a for a in ordered if a.lock_rank > 0] if connection.vendor == "postgresql" else []
-        balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in ordered if a not in hot}
+        postgres = connection.vendor == "postgresql"
+        hot = [a for a in ordered if a.lock_rank > 0] if postgres else []
         hot_ids = {a.pk for a in hot}
-        after = _balances_after(posting.legs, balances)
-        Entry.objects.bulk_create([
-            Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
-                  owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
-                  created_at=now)
-            for i, leg in enumerate(posting.legs) if leg.account.pk not in hot_ids
-        ])
+        cold = [a for a in ordered if a.pk not in hot_ids]
+        rest = [leg for leg in posting.legs if leg.account.pk not in hot_ids]
+        if postgres and len(cold) == 1:
+            # The usual shape (a payer and platform accounts): one statement for all of it.
+            _apply_with_entries(cold[0], deltas[cold[0].pk], rest, txn_id, now)
+        elif rest:
+            balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in cold}
+            after = _balances_after(posting.legs, balances)
+            Entry.objects.bulk_create([
+                Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
+                      owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
+                      created_at=now)
+                for i, leg in enumerate(posting.legs) if leg.account.pk not in hot_ids
+            ])
         for account in hot:
-            _apply_hot(account, deltas[account.pk],
-                       [leg for leg in posting.legs if leg.account.pk == account.pk], txn_id, now)
+            _apply_with_entries(account, deltas[account.pk],
+                                [leg for leg in posting.legs if leg.account.pk == account.pk], txn_id, now)
         return Transaction(pk=txn_id, key=posting.key, kind=posting.kind, ref=posting.ref,
                            memo=posting.memo, metadata=posting.metadata, created_at=now), True
+
+
+def _insert_entries(rows: list[tuple[int, int, str, int | None, int, int | None]], now: datetime) -> None:
+    """Insert many entries: on PostgreSQL one ``INSERT … SELECT FROM unnest(arrays)`` per 10,000
+    rows (no model instances: they cost more than the database does here)."""
+    if connection.vendor != "postgresql":
+        Entry.objects.bulk_create([
+            Entry(transaction_id=t, account_id=a, asset=asset, owner_id=o, amount=amount,
+                  balance_after=after, created_at=now) for t, a, asset, o, amount, after in rows],
+            batch_size=2000)
+        return
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 10_000):
+            columns = list(zip(*rows[start:start + 10_000], strict=True))
+            cursor.execute(
+                f"INSERT INTO {qn(Entry._meta.db_table)} "  # noqa: S608
+                "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
+                "SELECT t, a, asset, o, amount, after, %s FROM unnest(%s::bigint[], %s::bigint[], "
+                "%s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[]) AS v(t, a, asset, o, amount, after)",
+                [now, *(list(c) for c in columns)])
+
+
+def _set_balances(changed: dict[int, int]) -> None:
+    """Set many cached balances (rows already locked by this transaction)."""
+    if not changed:
+        return
+    if connection.vendor != "postgresql":
+        Account.objects.bulk_update([Account(pk=pk, balance=b) for pk, b in changed.items()], ["balance"],
+                                    batch_size=2000)
+        return
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(Account._meta.db_table)} AS acct SET balance = v.balance "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, balance) WHERE acct.id = v.id",
+            [list(changed), list(changed.values())])
 
 
 def post_many(postings: Sequence[Posting]) -> int:
@@ -290,24 +382,23 @@ def post_many(postings: Sequence[Posting]) -> int:
         accounts = {leg.account.pk: leg.account for p in fresh for leg in p.legs}
         start = _lock(accounts.values())
         running = dict(start)
-        entries = []
+        rows: list[tuple[int, int, str, int | None, int, int | None]] = []
         for p in fresh:
+            txn_id = ids[p.key]
             for leg in p.legs:
+                pk = leg.account.pk
                 balance_after = None
-                if leg.account.pk in running:
-                    running[leg.account.pk] += leg.amount
-                    balance_after = running[leg.account.pk]
-                entries.append(Entry(transaction_id=ids[p.key], account_id=leg.account.pk,
-                                     asset=leg.account.asset, owner_id=leg.account.owner_id,
-                                     amount=leg.amount, balance_after=balance_after, created_at=now))
+                if pk in running:
+                    running[pk] += leg.amount
+                    balance_after = running[pk]
+                rows.append((txn_id, pk, leg.account.asset, leg.account.owner_id, leg.amount, balance_after))
         for pk, final in running.items():
             account = accounts[pk]
             if (account.rule == Account.Rule.NON_NEGATIVE and final < 0) or (
                     account.rule == Account.Rule.NON_POSITIVE and final > 0):
                 raise InsufficientFunds(account)
-        Entry.objects.bulk_create(entries, batch_size=2000)
-        changed = [Account(pk=pk, balance=final) for pk, final in running.items() if final != start[pk]]
-        Account.objects.bulk_update(changed, ["balance"], batch_size=2000)
+        _insert_entries(rows, now)
+        _set_balances({pk: final for pk, final in running.items() if final != start[pk]})
         return len(fresh)
 
 
@@ -336,12 +427,10 @@ def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_leg
     """
     if amount.amount <= 0:
         raise LedgerError("Income must be positive.")
-    existing = Transaction.objects.filter(key=key).first()
-    if existing is not None:
-        return existing
+    # No "already posted?" look-up first: a replay takes the locks, then post_once finds the key
+    # and returns the first transaction (no hold is created twice).
     currency = amount.currency
-    debt = account_for(owner, AccountKind.DEBT, currency)
-    pending = account_for(owner, AccountKind.PENDING, currency)
+    debt, pending = accounts_for((owner, AccountKind.DEBT, currency), (owner, AccountKind.PENDING, currency))
     with transaction.atomic():
         balances = _lock([debt, pending, *[leg.account for leg in source_legs]])
         owed = -balances[debt.pk]
@@ -353,7 +442,8 @@ def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_leg
         if to_pending:
             legs.append(Leg(pending, to_pending))
         txn, created = post_once(Posting(key=key, kind=kind, legs=legs, ref=ref, memo=memo,
-                                         metadata={**(metadata or {}), "netted_debt": to_debt}))
+                                         metadata={**(metadata or {}), "netted_debt": to_debt}),
+                                 savepoint=False)
         if created and to_pending:
             # The hold stores its release time: a later change of the setting never moves it.
             days = config.get(HOLD_DAYS) if hold_days is None else hold_days

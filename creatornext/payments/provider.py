@@ -222,7 +222,7 @@ class ProviderTransfer:
 
 def connect_client() -> stripe.StripeClient:
     """Like ``client()``, with a bounded wait: a payout call that hangs is retried with its key."""
-    timeout = float(getattr(settings, "STRIPE_CONNECT_TIMEOUT_SECONDS", 20))
+    timeout = settings.STRIPE_CONNECT_TIMEOUT_SECONDS
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY, base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=0, http_client=stripe.RequestsClient(timeout=timeout))

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django import db
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum, Value
@@ -46,6 +49,7 @@ from creatornext.payouts.config import (
     CLAIM_LEASE_SECONDS,
     KEY_SAFE_HOURS,
     MAX_INLINE_ATTEMPTS,
+    PARALLEL_CALLS,
     RATE_PER_SECOND,
 )
 from creatornext.payouts.models import PayoutAccount, PayoutBatch, PayoutItem, Withdrawal
@@ -80,6 +84,24 @@ def payout_batch_create(*, actor: Any = None, limit: int | None = None) -> Payou
 
 
 # --- running -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSettings:
+    """The payout settings, read once per batch run rather than once per item and call (each read
+    is a cache round trip, and a run makes thousands of calls)."""
+
+    rate: int
+    lease: timedelta
+    attempts: int
+    key_safe: timedelta
+    width: int
+
+    @classmethod
+    def now(cls) -> RunSettings:
+        return cls(rate=config.get(RATE_PER_SECOND), lease=timedelta(seconds=config.get(CLAIM_LEASE_SECONDS)),
+                   attempts=config.get(MAX_INLINE_ATTEMPTS), key_safe=timedelta(hours=config.get(KEY_SAFE_HOURS)),
+                   width=config.get(PARALLEL_CALLS))
+
+
 def batch_progress(batch: PayoutBatch) -> dict[str, int]:
     counts = dict(batch.items.values_list("stage").annotate(n=Count("pk")).values_list("stage", "n"))
     total = sum(counts.values())
@@ -136,15 +158,58 @@ def payout_batch_run(*, batch_id: int) -> PayoutBatch:
     PayoutBatch.objects.filter(pk=batch_id).update(last_run_at=timezone.now())
     if batch.stage != PayoutBatch.Stage.PAYING and not _check_funds(batch):
         return PayoutBatch.objects.get(pk=batch_id)
-    seen: set[int] = set()
-    while True:
-        due = [pk for pk in _due_items(batch_id) if pk not in seen]
-        if not due:
-            break
-        for pk in due:
-            seen.add(pk)
-            payout_item_pay(item_id=pk)
+    _pay_due(batch_id, RunSettings.now())
     return _finish_if_complete(batch_id)
+
+
+class _DueFeed:
+    """The batch's due items, handed out one at a time, fetched 200 at a time as they run out
+    (each item at most once per run: one that waits for a retry is the sweeper's)."""
+
+    def __init__(self, batch_id: int) -> None:
+        self.batch_id = batch_id
+        self.seen: set[int] = set()
+        self.buffer: list[int] = []
+        self.lock = threading.Lock()
+
+    def next(self) -> int | None:
+        with self.lock:
+            if not self.buffer:
+                self.buffer = [pk for pk in _due_items(self.batch_id) if pk not in self.seen]
+                self.seen.update(self.buffer)
+            return self.buffer.pop(0) if self.buffer else None
+
+
+def _pay_due(batch_id: int, run_settings: RunSettings) -> None:
+    """Pay the due items ``width`` at a time. Each item is mostly waiting (for the provider, the
+    token bucket, the database), so threads overlap those waits, and every thread takes the next
+    item as soon as it is free (no thread waits for a slow neighbour); the claim makes every item
+    one thread's alone, and the shared bucket keeps the provider's rate. Inside a transaction (the
+    tests' own) other connections could not see its rows, so items are paid one by one there."""
+    feed = _DueFeed(batch_id)
+    if run_settings.width <= 1 or transaction.get_connection().in_atomic_block:
+        while (pk := feed.next()) is not None:
+            payout_item_pay(item_id=pk, run_settings=run_settings)
+        return
+    errors: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            while not errors and (pk := feed.next()) is not None:
+                payout_item_pay(item_id=pk, run_settings=run_settings)
+        except BaseException as exc:  # reported after the others finish; the item's lease resumes it
+            errors.append(exc)
+        finally:
+            db.connections.close_all()  # this thread's own connection
+
+    threads = [threading.Thread(target=runner, name=f"payout-{n}", daemon=True)
+               for n in range(run_settings.width)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _finish_if_complete(batch_id: int) -> PayoutBatch:
@@ -156,9 +221,9 @@ def _finish_if_complete(batch_id: int) -> PayoutBatch:
     return batch
 
 
-def _claim(item_id: int) -> bool:
+def _claim(item_id: int, lease: timedelta | None = None) -> bool:
     now = timezone.now()
-    lease = timedelta(seconds=config.get(CLAIM_LEASE_SECONDS))
+    lease = lease or timedelta(seconds=config.get(CLAIM_LEASE_SECONDS))
     return bool(PayoutItem.objects.filter(pk=item_id)
                 .filter(Q(stage=PayoutItem.Stage.QUEUED)
                         | Q(stage=PayoutItem.Stage.CLAIMED, claimed_until__lt=now))
@@ -168,12 +233,13 @@ def _claim(item_id: int) -> bool:
                         first_attempt_at=Coalesce(F("first_attempt_at"), Value(now))))
 
 
-def _transfer(item: PayoutItem) -> provider.ProviderTransfer:
+def _transfer(item: PayoutItem, run_settings: RunSettings | None = None) -> provider.ProviderTransfer:
     """The item's transfer: made now, or (same key) the one made before; after the key may have
     expired, found by its transfer group first."""
-    rate = config.get(RATE_PER_SECOND)
+    run_settings = run_settings or RunSettings.now()
+    rate = run_settings.rate
     assert item.first_attempt_at is not None
-    if timezone.now() - item.first_attempt_at > timedelta(hours=config.get(KEY_SAFE_HOURS)):
+    if timezone.now() - item.first_attempt_at > run_settings.key_safe:
         ratelimit.acquire(BUCKET, rate)
         found = provider.transfers_list(transfer_group=item.transfer_group)
         if found:
@@ -191,16 +257,17 @@ def backoff_seconds(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> fl
     return min(cap, base * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
-def payout_item_pay(*, item_id: int) -> PayoutItem | None:
+def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None) -> PayoutItem | None:
     """Claim, call, record (see the module's docstring). None if another runner owns the item."""
-    if not _claim(item_id):
+    run_settings = run_settings or RunSettings.now()
+    if not _claim(item_id, run_settings.lease):
         return None
     item = PayoutItem.objects.get(pk=item_id)
-    attempts = config.get(MAX_INLINE_ATTEMPTS)
+    attempts = run_settings.attempts
     error = ""
     for attempt in range(attempts):
         try:
-            transfer = _transfer(item)
+            transfer = _transfer(item, run_settings)
         except provider.ProviderRefused as exc:
             return _record_failed(item_id, exc.code, exc.message)
         except provider.ProviderError as exc:  # 429, timeout, 5xx: nothing or the first happened
@@ -219,7 +286,7 @@ def payout_item_pay(*, item_id: int) -> PayoutItem | None:
 
 def _record_paid(item_id: int, transfer: provider.ProviderTransfer) -> PayoutItem:
     with transaction.atomic():
-        item = PayoutItem.objects.select_for_update().select_related("withdrawal", "user").get(pk=item_id)
+        item = PayoutItem.objects.select_for_update().select_related("user").get(pk=item_id)
         if item.stage == PayoutItem.Stage.PAID:
             return item
         if item.stage == PayoutItem.Stage.FAILED:
@@ -231,7 +298,7 @@ def _record_paid(item_id: int, transfer: provider.ProviderTransfer) -> PayoutIte
         item.stage, item.transfer_id, item.paid_at = PayoutItem.Stage.PAID, transfer.id, timezone.now()
         item.claimed_until = item.next_attempt_at = None
         item.last_error = ""
-        item.save()
+        item.save(update_fields=["stage", "transfer_id", "paid_at", "claimed_until", "next_attempt_at", "last_error"])
         post(Posting(key=f"payout-item:{item.pk}:paid", kind="payout", ref=f"payout-item:{item.pk}",
                      memo="Payout sent", metadata={"transfer": transfer.id, "withdrawal": item.withdrawal_id},
                      legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),

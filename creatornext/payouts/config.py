@@ -19,7 +19,7 @@ CLAIM_LEASE_SECONDS = config.register(
     "How long a worker owns a claimed payout item; after that the sweeper resumes it (same key).",
     minimum=1, maximum=86_400)
 MAX_INLINE_ATTEMPTS = config.register(
-    "payouts.max_inline_attempts", 6,
+    "payouts.max_inline_attempts", 8,
     "Attempts per item within one run for 429s and timeouts before it waits for the sweeper.",
     minimum=1, maximum=20)
 KEY_SAFE_HOURS = config.register(
@@ -27,3 +27,7 @@ KEY_SAFE_HOURS = config.register(
     "After this many hours since an item's first call its provider idempotency key may have expired "
     "(Stripe keeps them 24 h): the item is looked up by transfer group before any new call.",
     minimum=1, maximum=23)
+PARALLEL_CALLS = config.register(
+    "payouts.parallel_calls", 16,
+    "Payout items a batch run pays at once (threads in the worker: they overlap provider and database "
+    "waits; the shared rate above still bounds the calls).", minimum=1, maximum=64)

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg2
 
 from bench import procs
-from bench.database import PREFIX, url_for
+from bench.database import CACHE_PREFIX, PREFIX, url_for
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "benchmarks.md"
@@ -36,8 +36,8 @@ def _bench_databases(names: list[str], harness_pid: int) -> list[str]:
     conn = psycopg2.connect(_server_url())
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s) OR datname LIKE %s",
-                        [names, f"{PREFIX}{harness_pid}%"])
+            cur.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s) OR datname LIKE %s "
+                        "OR datname LIKE %s", [names, f"{PREFIX}{harness_pid}%", f"{CACHE_PREFIX}%"])
             return [row[0] for row in cur.fetchall()]
     finally:
         conn.close()
@@ -93,7 +93,7 @@ def test_bench_smoke_measures_everything_and_leaves_nothing_behind(tmp_path):
     assert "## creator-profile" in report and "| B-json |" in report and "| creator-profile |" in report
     assert (DOCS.read_bytes() if DOCS.exists() else None) == docs_before
 
-    # and left no database and no process behind
+    # and left no database (the migrated template is cached as a file) and no process behind
     assert _bench_databases(document["databases"], document["harness_pid"]) == []
     assert [pid for pid in outcome["server"]["pids"] if procs.alive(pid)] == []
     bind = outcome["server"]["argv"][outcome["server"]["argv"].index("--bind") + 1]
