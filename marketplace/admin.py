@@ -67,3 +67,75 @@ class ShortlistAdmin(admin.ModelAdmin):
     search_fields = ("name", "brand__name")
     raw_id_fields = ("brand", "created_by")
     inlines = [ShortlistEntryInline]
+
+
+# --- campaigns, invitations, collaborations --------------------------------------------------------
+from creatornext.core.admin import ReadOnlyAdmin, confirm_with_reason  # noqa: E402
+from creatornext.core.api import DomainError  # noqa: E402
+from marketplace import escrow  # noqa: E402
+from marketplace.models import Campaign, Collaboration, CollaborationMessage, Invitation  # noqa: E402
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ReadOnlyAdmin):
+    list_display = ("title", "brand", "budget", "currency", "deadline", "created_at")
+    search_fields = ("title", "brand__name")
+    raw_id_fields = ("brand", "created_by")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "campaign", "creator", "fee", "counter_fee", "state", "expires_at")
+    list_filter = ("state",)
+    search_fields = ("creator__handle", "campaign__title")
+
+
+class CollaborationMessageInline(admin.TabularInline):
+    model = CollaborationMessage
+    fields = ("author", "body", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Collaboration)
+class CollaborationAdmin(ReadOnlyAdmin):
+    """Staff decide escalated collaborations: release escrow to the creator or refund the brand
+    (confirmed with a reason, audited, both parties emailed)."""
+
+    list_display = ("pk", "campaign", "brand", "creator", "fee", "state", "revisions", "submitted_at")
+    list_filter = ("state",)
+    search_fields = ("creator__handle", "brand__name", "campaign__title")
+    inlines = [CollaborationMessageInline]
+    actions = ["release", "refund"]
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[Collaboration], release: bool):  # type: ignore[no-untyped-def]
+        verb = "Release" if release else "Refund"
+        reason = confirm_with_reason(
+            self, request, queryset, verb=verb, action="release" if release else "refund",
+            line=lambda c: f"#{c.pk} {c.brand} → @{c.creator.handle}: {c.fee} {c.currency} ({c.state})")
+        if not isinstance(reason, str):
+            return reason
+        assert isinstance(request.user, User)
+        for collaboration in queryset:
+            try:
+                if release:
+                    escrow.staff_release(collaboration=collaboration, actor=request.user, reason=reason)
+                else:
+                    escrow.staff_refund(collaboration=collaboration, actor=request.user, reason=reason)
+            except DomainError as exc:
+                self.message_user(request, f"Collaboration {collaboration.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Collaboration {collaboration.pk}: {verb.lower()}d.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Release escrow to the creator (escalated collaborations)")
+    def release(self, request: HttpRequest, queryset: QuerySet[Collaboration]):  # type: ignore[no-untyped-def]
+        return self._decide(request, queryset, True)
+
+    @admin.action(description="Refund escrow to the brand (escalated collaborations)")
+    def refund(self, request: HttpRequest, queryset: QuerySet[Collaboration]):  # type: ignore[no-untyped-def]
+        return self._decide(request, queryset, False)

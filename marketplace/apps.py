@@ -7,4 +7,6 @@ class MarketplaceConfig(AppConfig):
     verbose_name = "Creator Marketplace"
 
     def ready(self) -> None:
-        from marketplace import config  # noqa: F401  staff-editable settings
+        from marketplace import config, escrow  # noqa: F401  staff-editable settings, payment handlers
+
+        escrow.register()

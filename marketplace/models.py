@@ -94,3 +94,138 @@ class ShortlistEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.creator} on {self.shortlist}"
+
+
+# --- campaigns, invitations, collaborations (issue 13; see marketplace/campaigns.py) ------------
+class Campaign(models.Model):
+    """A brand's brief: what it wants made, for how much in total, by when."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="campaigns")
+    title = models.CharField(max_length=120)
+    brief = models.TextField(max_length=5000, blank=True)
+    deliverables = models.JSONField(default=list, help_text="From taxonomy.DELIVERABLES.")
+    budget = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3, default="USD")
+    deadline = models.DateTimeField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["brand", "-id"], name="campaign_by_brand")]
+        constraints = [models.CheckConstraint(condition=models.Q(budget__gt=0), name="campaign_budget_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.brand})"
+
+
+class Invitation(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending"  # waiting for the creator
+        COUNTERED = "countered"  # the creator asked for counter_fee; waiting for the brand
+        ACCEPTED = "accepted"  # a collaboration exists
+        DECLINED = "declined"  # by the creator, or the brand declined the counter-offer
+        EXPIRED = "expired"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="invitations")
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="invitations")
+    fee = models.BigIntegerField(help_text="The brand's offer, minor units.")
+    currency = models.CharField(max_length=3, default="USD")
+    message = models.TextField(max_length=2000, blank=True)
+    counter_fee = models.BigIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    declined_by = models.CharField(max_length=8, blank=True)  # "creator" or "brand"
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["creator", "-id"], name="invitation_by_creator"),
+                   models.Index(fields=["campaign", "-id"], name="invitation_by_campaign"),
+                   models.Index(fields=["expires_at"], name="invitation_open_due",
+                                condition=models.Q(state__in=["pending", "countered"]))]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(fee__gt=0), name="invitation_fee_positive"),
+            # One open (or accepted) invitation per creator and campaign.
+            models.UniqueConstraint(fields=["campaign", "creator"], name="invitation_open_once",
+                                    condition=models.Q(state__in=["pending", "countered", "accepted"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} to @{self.creator_id} ({self.state})"
+
+
+class Collaboration(models.Model):
+    """An accepted invitation: the fee goes into escrow, the creator delivers, escrow is released
+    (or refunded). States only move forward:
+
+        pending_funding → funded → submitted ⇄ revision_requested → released
+                        ↘ cancelled   ↘ refunded       ↘ escalated → released / refunded
+    """
+
+    class State(models.TextChoices):
+        PENDING_FUNDING = "pending_funding"
+        FUNDED = "funded"
+        SUBMITTED = "submitted"
+        REVISION_REQUESTED = "revision_requested"
+        ESCALATED = "escalated"  # staff release or refund
+        RELEASED = "released"
+        REFUNDED = "refunded"
+        CANCELLED = "cancelled"  # before funding: no money moved
+        DISPUTED = "disputed"  # the brand's bank took the payment back: staff follow up
+
+    invitation = models.OneToOneField(Invitation, on_delete=models.PROTECT, related_name="collaboration")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="collaborations")
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="collaborations")
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="collaborations")
+    fee = models.BigIntegerField(help_text="What escrow holds and the creator is paid from (minor units).")
+    currency = models.CharField(max_length=3, default="USD")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING_FUNDING)
+    # The numbers it was made under (a later settings change never rewrites history)
+    platform_fee_bps = models.PositiveIntegerField()
+    max_revisions = models.PositiveIntegerField()
+    processor_fee = models.BigIntegerField(null=True, blank=True,
+                                           help_text="The estimate the brand paid on top (minor units).")
+    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
+    fund_by = models.DateTimeField()
+    deadline = models.DateTimeField()
+    deliverable_url = models.URLField(max_length=500, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    auto_approve_at = models.DateTimeField(null=True, blank=True)
+    revisions = models.PositiveIntegerField(default=0)
+    revision_note = models.TextField(max_length=2000, blank=True)
+    funded_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["brand", "-id"], name="collab_by_brand"),
+                   models.Index(fields=["creator", "-id"], name="collab_by_creator"),
+                   models.Index(fields=["fund_by"], name="collab_unfunded_due",
+                                condition=models.Q(state="pending_funding")),
+                   models.Index(fields=["auto_approve_at"], name="collab_auto_approve_due",
+                                condition=models.Q(state="submitted"))]
+        constraints = [models.CheckConstraint(condition=models.Q(fee__gt=0), name="collab_fee_positive")]
+
+    def __str__(self) -> str:
+        return f"collaboration {self.pk} ({self.state})"
+
+    @property
+    def ref(self) -> str:
+        return f"collaboration:{self.pk}"
+
+
+class CollaborationMessage(models.Model):
+    collaboration = models.ForeignKey(Collaboration, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["collaboration", "-id"], name="collab_message_by_collab")]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} on collaboration {self.collaboration_id}"

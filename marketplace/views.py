@@ -3,6 +3,7 @@ profile editor. They call the same selectors and services as the API."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -65,7 +66,7 @@ def marketplace_home(request: HttpRequest) -> HttpResponse:
         _, page = api.run_search(query)
     except ApiValidationError as exc:
         errors = _errors(exc)
-    cards = [api.card(p) for p in page.results] if page else []
+    cards = [json.loads(card) for card in page.results] if page else []
     base = request.get_full_path()
     return render(request, "marketplace/search.html", {
         "query": query, "errors": errors, "cards": cards,

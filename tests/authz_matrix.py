@@ -205,6 +205,69 @@ MATRIX: dict[str, Entry] = {
     "api:shortlist-creator-detail": Entry(
         cells={"DELETE": only({"brand_member": 204}, default=404)},
         kwargs=lambda w: {"shortlist_id": w.objects["shortlist"].pk, "handle": w.objects["creator"].handle}),
+    # --- marketplace: campaigns, invitations, collaborations (world: tests/support/world._campaigns).
+    # A brand's objects are its members' and the invited creator's only (404 for anyone else); a
+    # party using the other party's action gets 403.
+    "api:campaign-list": Entry(
+        cells={"GET": only({"brand_member": 200, "other_brand_member": 200}, default=403),
+               # other_brand_member names brand_member's brand: not theirs (400)
+               "POST": only({"brand_member": 201, "other_brand_member": 400}, default=403)},
+        body=lambda w, m, role: {"brand": w.objects["brand_member_brand"].pk, "title": "Winter launch",
+                                 "deliverables": ["video"], "budget": {"amount": 100_000, "currency": "USD"},
+                                 "deadline": "2099-01-01T00:00:00Z"} if m == "POST" else None),
+    "api:campaign-detail": Entry(
+        cells={m: only({"brand_member": ok}, default=404) for m, ok in
+               (("GET", 200), ("PATCH", 200), ("DELETE", 204))},
+        kwargs=lambda w: {"campaign_id": w.objects["campaign"].pk},
+        body=lambda w, m, role: {"title": "Renamed"} if m == "PATCH" else None),
+    "api:campaign-invitations": Entry(
+        cells={"POST": only({"brand_member": 201}, default=404)},
+        kwargs=lambda w: {"campaign_id": w.objects["campaign"].pk},
+        body=lambda w, m, role: {"creator": w.objects["other_creator"].handle,
+                                 "fee": {"amount": 50_000, "currency": "USD"}, "message": "Hi"}),
+    "api:campaign-report": Entry(
+        cells={"GET": only({"brand_member": 200}, default=404)},
+        kwargs=lambda w: {"campaign_id": w.objects["campaign"].pk}),
+    "api:invitation-list": Entry(
+        cells={"GET": only({"creator": 200, "other_creator": 200, "brand_member": 200,
+                            "other_brand_member": 200}, default=403)}),
+    "api:invitation-detail": Entry(
+        cells={"GET": only({"brand_member": 200, "other_creator": 200}, default=404)},
+        kwargs=lambda w: {"invitation_id": w.objects["invitation"].pk}),
+    **{f"api:invitation-{action}": Entry(
+        cells={"POST": only({"other_creator": 200, "brand_member": 403}, default=404)},
+        kwargs=lambda w: {"invitation_id": w.objects["invitation"].pk},
+        body=lambda w, m, role: {"fee": {"amount": 60_000, "currency": "USD"}})
+       for action in ("accept", "decline", "counter")},
+    **{f"api:invitation-{action}": Entry(
+        cells={"POST": only({"brand_member": 200, "creator": 403}, default=404)},
+        kwargs=lambda w: {"invitation_id": w.objects["countered_invitation"].pk})
+       for action in ("accept-counter", "decline-counter")},
+    "api:collaboration-list": Entry(
+        cells={"GET": only({"creator": 200, "other_creator": 200, "brand_member": 200,
+                            "other_brand_member": 200}, default=403)}),
+    "api:collaboration-detail": Entry(
+        cells={"GET": only({"brand_member": 200, "other_creator": 200}, default=404)},
+        kwargs=lambda w: {"collaboration_id": w.objects["collaboration"].pk}),
+    # Brand-side actions on a collaboration waiting for funding: fund without a card is 400; the
+    # refresh answers; nothing is submitted yet to approve, send back or escalate (409).
+    **{f"api:collaboration-{action}": Entry(
+        cells={"POST": only({"brand_member": status_, "other_creator": 403}, default=404)},
+        kwargs=lambda w: {"collaboration_id": w.objects["collaboration"].pk})
+       for action, status_ in (("fund", 400), ("refresh", 200), ("approve", 409), ("request-revision", 409),
+                               ("escalate", 409))},
+    "api:collaboration-submit": Entry(
+        cells={"POST": only({"other_creator": 409, "brand_member": 403}, default=404)},  # not funded yet
+        kwargs=lambda w: {"collaboration_id": w.objects["collaboration"].pk},
+        body=lambda w, m, role: {"url": "https://video.example.com/v/1"}),
+    "api:collaboration-cancel": Entry(
+        cells={"POST": only({"brand_member": 200, "other_creator": 200}, default=404)},
+        kwargs=lambda w: {"collaboration_id": w.objects["collaboration"].pk}),
+    "api:collaboration-messages": Entry(
+        cells={"GET": only({"brand_member": 200, "other_creator": 200}, default=404),
+               "POST": only({"brand_member": 201, "other_creator": 201}, default=404)},
+        kwargs=lambda w: {"collaboration_id": w.objects["collaboration"].pk},
+        body=lambda w, m, role: {"body": "Hello"} if m == "POST" else None),
     # --- payouts (creators only) ---
     "api:payout-account": Entry(
         # The creator has an account (200: a new onboarding link); other_creator starts one (201).

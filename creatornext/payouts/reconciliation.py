@@ -8,7 +8,9 @@ Checked, for everything since ``since`` (default: the last 35 days):
 - ledger: each paid item has its ``payout-item:<id>:paid`` posting of the same amount, and no
   payout posting exists for an item that is not paid (``ledger_mismatch``);
 - payments and refunds the payments app recorded: the provider has them, same amount, succeeded
-  (``payment_mismatch``, ``refund_mismatch``).
+  (``payment_mismatch``, ``refund_mismatch``);
+- escrow payments (marketplace collaborations): the ledger put each into escrow and took each
+  refund out of it (``ledger_mismatch``).
 """
 
 from __future__ import annotations
@@ -141,13 +143,40 @@ def _payments(since: datetime, found: list[Mismatch]) -> int:
     return len(ours) + len(refunds)
 
 
+def _escrow(since: datetime, found: list[Mismatch]) -> int:
+    """Escrow payments (purpose ``escrow``, marketplace collaborations) against the ledger: each
+    succeeded one put its ``escrow_amount`` into escrow (``<ref>:funded``), and what the provider
+    refunded left through ``escrow_refund`` postings of the same total (``ledger_mismatch``)."""
+    ours = list(Payment.objects.filter(purpose="escrow", created_at__gte=since, status__in=[
+        PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]))
+    for payment in ours:
+        data = {"payment": payment.pk, "amount": payment.amount, "refunded": payment.refunded_amount,
+                "escrow_amount": payment.metadata.get("escrow_amount")}
+        funded = Entry.objects.filter(transaction__key=f"{payment.ref}:funded",
+                                      account__kind=AccountKind.ESCROW).values_list("amount", flat=True).first()
+        if funded != payment.metadata.get("escrow_amount"):
+            found.append(Mismatch(kind=K.LEDGER_MISMATCH, ref=f"payment:{payment.pk}", ours=data,
+                                  theirs={"escrow_funded": funded},
+                                  message=f"Escrow payment {payment.pk} ({payment.ref}): escrow received {funded}."))
+        refunded = sum(Entry.objects.filter(transaction__ref=payment.ref, transaction__kind="escrow_refund",
+                                            account__kind=AccountKind.PROVIDER_INFLOW)
+                       .values_list("amount", flat=True))
+        if refunded != payment.refunded_amount:
+            found.append(Mismatch(kind=K.LEDGER_MISMATCH, ref=f"payment:{payment.pk}", ours=data,
+                                  theirs={"ledger_refunded": refunded},
+                                  message=f"Escrow payment {payment.pk}: refunded {payment.refunded_amount}, "
+                                          f"the ledger shows {refunded}."))
+    return len(ours)
+
+
 def reconcile(*, since: datetime | None = None) -> ReconciliationRun:
     since = since or timezone.now() - timedelta(days=35)
     run = ReconciliationRun.objects.create(since=since)
     found: list[Mismatch] = []
     checked: dict[str, int] = {}
     errors = []
-    for name, check in (("transfers", _transfers), ("ledger", _ledger), ("payments", _payments)):
+    for name, check in (("transfers", _transfers), ("ledger", _ledger), ("payments", _payments),
+                        ("escrow", _escrow)):
         try:
             checked[name] = check(since, found)
         except provider.ProviderError as exc:

@@ -56,3 +56,10 @@ def search(user: User, **params) -> list[str]:
     response = api_client(user).get("/api/v1/marketplace/creators/", params)
     assert response.status_code == 200, response.content
     return [c["handle"] for c in response.json()["results"]]
+
+
+def search_body(user: User, **params) -> dict:
+    response = api_client(user).get("/api/v1/marketplace/creators/", params)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    return response.json()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from creatornext.accounts.models import CreatorProfile
@@ -121,3 +123,27 @@ def test_the_fast_card_equals_the_serializer_card():
                              audience_genders={"female": 60}, audience_ages={"45+": 12})
     profile = MarketplaceProfile.objects.select_related("creator").get(creator=creator)
     assert card_json(profile) == CreatorCardOutput(card(profile)).data
+
+
+@pytest.mark.parametrize("updated_at", [
+    datetime.datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=datetime.UTC),
+    datetime.datetime(2026, 3, 1, 12, 30, 5, tzinfo=datetime.UTC),  # DRF drops zero microseconds
+    datetime.datetime(2026, 3, 1, 12, 30, 5, 7, tzinfo=datetime.UTC),
+    None,
+])
+def test_the_search_page_card_equals_the_serializer_card(updated_at):
+    # Search renders its cards in SQL on PostgreSQL (selectors.CARD_SQL), in Python elsewhere.
+    import json
+
+    from marketplace.api import CreatorCardOutput, card
+    from tests.marketplace.helpers import search_body
+
+    creator = listed_creator("twin", followers=30_000, bio='Say "ñandú" \\ <b>tabs\there</b> 😀',
+                             audience_countries={"US": 40}, audience_genders={"female": 60},
+                             audience_ages={"45+": 12})
+    MarketplaceProfile.objects.filter(creator=creator).update(metrics_updated_at=updated_at,
+                                                              display_name="Twin ☃")
+    profile = MarketplaceProfile.objects.select_related("creator").get(creator=creator)
+    body = search_body(brand_member("buyer")[0])
+    expected = json.loads(json.dumps(CreatorCardOutput(card(profile)).data))
+    assert body["results"] == [expected]

@@ -114,3 +114,36 @@ def _marketplace(world: World) -> None:
     # An entry for a creator who is not (or no longer) in search: lists keep them.
     ShortlistEntry.objects.create(shortlist=world.objects["shortlist"], creator=world.objects["creator"],
                                   added_by=world.users["brand_member"])
+    _campaigns(world)
+
+
+def _campaigns(world: World) -> None:
+    """brand_member's brand has: a campaign with no invitations ("campaign"); a pending invitation
+    to other_creator ("invitation") and a counter-offer from creator ("countered_invitation"); an
+    accepted invitation to other_creator whose collaboration waits for funding ("collaboration")."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from marketplace.models import Campaign, Collaboration, Invitation
+
+    brand, buyer = world.objects["brand_member_brand"], world.users["brand_member"]
+    soon, later = timezone.now() + timedelta(days=7), timezone.now() + timedelta(days=30)
+
+    def campaign(title: str) -> Campaign:
+        return Campaign.objects.create(brand=brand, title=title, deliverables=["video"], budget=200_000,
+                                       deadline=later, created_by=buyer)
+
+    world.objects["campaign"] = campaign("Spring launch")
+    invites = campaign("Summer launch")
+    world.objects["invitation"] = Invitation.objects.create(
+        campaign=invites, creator=world.objects["other_creator"], fee=50_000, expires_at=soon, created_by=buyer)
+    world.objects["countered_invitation"] = Invitation.objects.create(
+        campaign=invites, creator=world.objects["creator"], fee=50_000, counter_fee=60_000,
+        state=Invitation.State.COUNTERED, expires_at=soon, created_by=buyer)
+    collab = campaign("Autumn launch")
+    accepted = Invitation.objects.create(campaign=collab, creator=world.objects["other_creator"], fee=50_000,
+                                         state=Invitation.State.ACCEPTED, expires_at=soon, created_by=buyer)
+    world.objects["collaboration"] = Collaboration.objects.create(
+        invitation=accepted, campaign=collab, brand=brand, creator=accepted.creator, fee=50_000,
+        platform_fee_bps=0, max_revisions=2, fund_by=soon, deadline=later)
