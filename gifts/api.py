@@ -16,6 +16,7 @@ from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.selectors import creator_by_handle
 from creatornext.core.api import MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
+from creatornext.core.throttling import limit
 from creatornext.money import Money
 from gifts import selectors, services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video
@@ -39,6 +40,8 @@ class CoinPackListApi(APIView):
 
 
 class CoinPurchaseCreateApi(APIView):
+    throttle_classes = [limit("coin_purchases")]
+
     class InputSerializer(StrictInputSerializer):
         pack = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
         payment_method = serializers.CharField(max_length=255)
@@ -129,6 +132,8 @@ class CreatorVideoListApi(APIView):
 
 
 class GiftSendCreateApi(APIView):
+    throttle_classes = [limit("gift_sends")]
+
     class InputSerializer(StrictInputSerializer):
         creator = serializers.CharField(max_length=24)
         gift = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
@@ -304,6 +309,8 @@ def _redemption(r) -> dict:
 
 
 class RedemptionListCreateApi(APIView):
+    throttle_classes = [limit("redemptions")]  # POST only
+
     class InputSerializer(StrictInputSerializer):
         diamonds = serializers.IntegerField(min_value=1, max_value=2**62)
 

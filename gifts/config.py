@@ -31,6 +31,15 @@ MAX_QUANTITY = 99
 REDEEM_MIN = config.register("gifts.redeem_min", 1_000, "Smallest redemption (minor units).", minimum=1)
 REDEEM_DAILY_MAX = config.register("gifts.redeem_daily_max", 100_000,
                                    "Most a creator may redeem per UTC day (minor units).", minimum=0)
+# Velocity (PRODUCT.md §7): a purchase past either number in the last hour is accepted (the fan has
+# paid) but locks the coin wallet for staff review (gifts/handlers.py, WalletLock).
+VELOCITY_PURCHASES_PER_HOUR = config.register(
+    "gifts.velocity_purchases_per_hour", 10,
+    "Coin purchases by one fan within an hour before the wallet is held for review.", minimum=1)
+VELOCITY_AMOUNT_PER_HOUR = config.register(
+    "gifts.velocity_amount_per_hour", 30_000,
+    "Coin purchases by one fan within an hour (minor units) before the wallet is held for review.",
+    minimum=1)
 REDEEM_REVIEW_THRESHOLD = config.register(
     "gifts.redeem_review_threshold", 50_000,
     "When a day's redemptions (this one included) pass this, staff review it (minor units).", minimum=0)

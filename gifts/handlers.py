@@ -2,6 +2,9 @@
 
 - success: USD provider inflow −price, processor fees +fee, coin sales +net; COIN coins issued −n,
   fan coins +n; an emailed receipt.
+- velocity: a purchase that takes the fan past the hourly velocity settings is credited like any
+  other, and the wallet is locked for staff review (nothing can be spent or bought until staff
+  remove the lock), so a stolen card's burst cannot be turned into gifts before anyone looks.
 - chargeback (dispute opened): the provider takes the price back plus its dispute fee; the unspent
   coins are removed, the spent part is booked to the platform's loss account (in coins), and the
   fan's wallet is locked for staff review.
@@ -39,6 +42,32 @@ def on_succeeded(payment: Payment) -> None:
     email_queue(to=[purchase.fan.email], template="coin_receipt", context={
         "username": purchase.fan.username, "coins": purchase.coins,
         "price": Money(purchase.price, purchase.currency).format(), "purchase_id": purchase.pk})
+    _velocity_check(purchase)
+
+
+def _velocity_check(purchase) -> None:
+    from datetime import timedelta
+
+    from django.db.models import Count, Q, Sum
+    from django.utils import timezone
+
+    from creatornext.payments.models import PaymentStatus
+    from gifts.config import VELOCITY_AMOUNT_PER_HOUR, VELOCITY_PURCHASES_PER_HOUR
+    from gifts.models import CoinPurchase, WalletLock
+
+    # Paid coin purchases of the last hour (refunded and disputed ones too: they were bought in
+    # the burst), this one by its id: on the confirmation path its row does not point at its
+    # payment yet. One range read of the (fan, created_at) index.
+    paid = [PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
+    recent = CoinPurchase.objects.filter(
+        Q(payment__status__in=paid) | Q(pk=purchase.pk),
+        fan_id=purchase.fan_id, currency=purchase.currency, created_at__gte=timezone.now() - timedelta(hours=1),
+    ).aggregate(n=Count("pk"), total=Sum("price"))
+    count, total = recent["n"], recent["total"] or 0
+    if count > config.get(VELOCITY_PURCHASES_PER_HOUR) or total > config.get(VELOCITY_AMOUNT_PER_HOUR):
+        WalletLock.objects.get_or_create(fan=purchase.fan, defaults={
+            "reason": f"Velocity: {count} coin purchases ({Money(total, purchase.currency)}) within an "
+                      f"hour, the last {purchase.pk}. Check the history, then delete this lock to release."})
 
 
 def on_dispute_created(payment: Payment) -> None:

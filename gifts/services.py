@@ -15,16 +15,25 @@ from fractions import Fraction
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Exists, Sum
 from django.utils import timezone
 
-from creatornext.accounts.models import CreatorProfile, User
-from creatornext.accounts.selectors import creator_by_handle, is_blocked
+from creatornext.accounts.models import Block, CreatorProfile, User
+from creatornext.accounts.selectors import creator_by_handle
 from creatornext.accounts.services import require_age
 from creatornext.core import config
 from creatornext.core.api import DomainError, LimitExceeded
 from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind
-from creatornext.ledger.services import InsufficientFunds, Leg, Posting, account_for, platform_account, post
+from creatornext.ledger.services import (
+    InsufficientFunds,
+    Leg,
+    Posting,
+    account_for,
+    accounts_for,
+    platform_account,
+    post,
+    post_once,
+)
 from creatornext.money import Money
 from creatornext.payments import services as payments
 from creatornext.payments.models import PaymentStatus
@@ -51,7 +60,10 @@ class Blocked(DomainError):
 
 # --- rates and breakdown -----------------------------------------------------------------------
 def conversion_rate() -> Fraction:
-    num, den = config.get(gift_config.DIAMONDS_PER_COIN_NUM), config.get(gift_config.DIAMONDS_PER_COIN_DEN)
+    return _rate(*config.get_many(gift_config.DIAMONDS_PER_COIN_NUM, gift_config.DIAMONDS_PER_COIN_DEN))
+
+
+def _rate(num: int, den: int) -> Fraction:
     if gift_config.MICRO % den:
         raise ValidationError("The coin → diamond rate's denominator must divide 1,000,000.")
     return Fraction(num, den)
@@ -78,10 +90,11 @@ def _round_half_up(value: Fraction) -> int:
 
 
 def breakdown(coins: int, diamonds: int) -> Breakdown:
-    list_cents = Fraction(coins * config.get(gift_config.COIN_LIST_PRICE_NUM),
-                          config.get(gift_config.COIN_LIST_PRICE_DEN))
-    creator_cents = Fraction(diamonds * config.get(gift_config.REDEEM_CENTS_NUM),
-                             config.get(gift_config.REDEEM_CENTS_DEN))
+    list_num, list_den, redeem_num, redeem_den = config.get_many(
+        gift_config.COIN_LIST_PRICE_NUM, gift_config.COIN_LIST_PRICE_DEN,
+        gift_config.REDEEM_CENTS_NUM, gift_config.REDEEM_CENTS_DEN)
+    list_cents = Fraction(coins * list_num, list_den)
+    creator_cents = Fraction(diamonds * redeem_num, redeem_den)
     share = (1 - creator_cents / list_cents) * 10_000 if list_cents else Fraction(0)
     # Display values: list value rounded half up; the creator's value rounded down (what a
     # redemption of exactly these diamonds would pay).
@@ -121,19 +134,26 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
             raise ValidationError({"live_stream": [f"@{profile.handle} has no such live stream."]})
     if profile.user_id == fan.pk:
         raise ValidationError({"creator": ["You cannot send gifts to yourself."]})
-    require_age(fan, config.get(gift_config.MIN_AGE), action="send gifts")
-    if is_blocked(profile, fan):
+    # The settings this send reads, in one cache round trip.
+    min_age, rate_num, rate_den = config.get_many(gift_config.MIN_AGE, gift_config.DIAMONDS_PER_COIN_NUM,
+                                                  gift_config.DIAMONDS_PER_COIN_DEN)
+    require_age(fan, min_age, action="send gifts")
+    # Both refusal facts in one query; checked in the order the refusals are documented.
+    blocked, wallet_locked = (User.objects.filter(pk=fan.pk).values_list(
+        Exists(Block.objects.filter(creator=profile, fan=fan)),
+        Exists(WalletLock.objects.filter(fan=fan))).get())
+    if blocked:
         raise Blocked(f"@{profile.handle} does not accept gifts from you.")
     if target_video is not None and not target_video.accepts_gifts:
         raise InvalidState(f"A {target_video.kind} video cannot receive gifts.",
                            {"video": ["Gifts are off here."]})
     if stream is not None and not stream.is_live:
         raise InvalidState("This live stream has ended.", {"live_stream": ["The stream has ended."]})
-    if WalletLock.objects.filter(fan=fan).exists():
+    if wallet_locked:
         raise InvalidState("Your coin wallet is locked for review.", {"gift": ["Wallet locked."]})
     require_enrolled(profile, program)
 
-    rate = conversion_rate()
+    rate = _rate(rate_num, rate_den)
     coins = item.coins * quantity
     diamonds, remainder = convert(coins, rate)
     with transaction.atomic():
@@ -142,17 +162,20 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
                                        coins_spent=coins, diamonds_credited=diamonds,
                                        remainder_micro=remainder, rate_num=rate.numerator,
                                        rate_den=rate.denominator)
-        legs = [Leg(account_for(fan, AccountKind.COINS, COIN), -coins),
-                Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
+        # Both owners' accounts in one query; platform accounts come from the process cache.
+        fan_coins, creator_diamonds = accounts_for((fan, AccountKind.COINS, COIN),
+                                                   (profile.user_id, AccountKind.DIAMONDS, DIAMOND))
+        legs = [Leg(fan_coins, -coins), Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
         if diamonds:
             legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -diamonds),
-                     Leg(account_for(profile.user, AccountKind.DIAMONDS, DIAMOND), diamonds)]
+                     Leg(creator_diamonds, diamonds)]
         if remainder:
             legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), -remainder),
                      Leg(platform_account(AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND), remainder)]
         try:
-            post(Posting(key=f"gift-send:{send.pk}", kind="gift", legs=legs, ref=f"gift-send:{send.pk}",
-                         memo=f"{quantity} × {item.name}"))
+            # No savepoint of its own: any failure leaves this atomic block, which rolls back.
+            post_once(Posting(key=f"gift-send:{send.pk}", kind="gift", legs=legs, ref=f"gift-send:{send.pk}",
+                              memo=f"{quantity} × {item.name}"), savepoint=False)
         except InsufficientFunds as exc:
             raise NotEnoughCoins(f"Not enough coins: {coins:,} needed.",
                                  {"quantity": ["Buy more coins or send fewer."]}) from exc

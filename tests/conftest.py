@@ -48,12 +48,29 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _abuse_limits_off(settings):
+    # Tests send many requests as one caller; tests/creatornext/test_abuse_limits.py switches them on.
+    settings.RATE_LIMITS_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import cache
+
+    from creatornext.ledger.services import clear_account_cache
 
     cache.clear()
     yield
     cache.clear()
+    clear_account_cache()  # platform accounts remembered by id: the test's rows are gone
+
+
+@pytest.fixture
+def client():
+    """pytest-django's client, whose force_login also passes staff two-factor (tests/support/otp.py)."""
+    from tests.support.otp import OtpClient
+
+    return OtpClient()
 
 
 @pytest.fixture

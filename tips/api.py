@@ -14,6 +14,7 @@ from creatornext.accounts.models import User
 from creatornext.accounts.selectors import creator_by_handle
 from creatornext.core.api import MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
+from creatornext.core.throttling import limit
 from creatornext.money import Money
 from tips import selectors, services
 from tips.config import MESSAGE_MAX
@@ -58,6 +59,8 @@ class TipOutput(serializers.Serializer):
 
 
 class TipListCreateApi(APIView):
+    throttle_classes = [limit("tips")]  # POST only
+
     class InputSerializer(StrictInputSerializer):
         creator = serializers.CharField(max_length=24, help_text="the creator's handle")
         amount = MoneyField()

@@ -27,6 +27,7 @@ from creatornext.money import Money
 from creatornext.payments.config import DISPUTE_FEE
 from creatornext.payments.models import Payment
 from creatornext.payments.services import PurposeHandlers, register_purpose
+from tips import velocity
 
 
 def _tip(payment: Payment):
@@ -44,13 +45,17 @@ def _accounts(currency: str):
 
 
 def on_succeeded(payment: Payment) -> None:
-    tip = _tip(payment)
+    tip = velocity.tip_for_credit(payment.metadata["tip_id"])  # _tip(), with the fan's last hour
     inflow, fees, _ = _accounts(payment.currency)
     fee = payment.fee or 0
     legs = [Leg(inflow, -payment.amount)] + ([Leg(fees, fee)] if fee else [])
+    # Past the fan's hourly velocity the credit waits for staff (tips/velocity.py).
+    held = velocity.over_velocity(tip)
     creator_income(key=f"tip:{tip.pk}:captured", kind="tip", owner=tip.creator.user,
                    amount=Money(payment.amount - fee, payment.currency), source_legs=legs,
-                   ref=f"tip:{tip.pk}", memo="Tip" + (" (anonymous)" if tip.anonymous else ""))
+                   ref=f"tip:{tip.pk}", memo="Tip" + (" (anonymous)" if tip.anonymous else ""),
+                   metadata={"velocity_held": True} if held else None,
+                   hold_days=velocity.HELD_DAYS if held else None)
 
 
 def _returned_so_far(tip) -> int:

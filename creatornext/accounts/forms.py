@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
 from creatornext.accounts import services
+from creatornext.core import throttling
 from creatornext.core.emails import email_queue
 
 
@@ -20,10 +21,30 @@ class SignupForm(forms.Form):
 
 
 class LoginForm(AuthenticationForm):
+    """Django's log-in form, under the same abuse limits as the API's token log-in."""
+
     error_messages = {
         **AuthenticationForm.error_messages,
         "email_not_verified": "Verify your email address first: open the link we sent you.",
     }
+    retry_after: int | None = None  # set when refused by a limit; the view answers 429
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        wait = throttling.hit("login", throttling.client_ip(self.request)) if self.request else None
+        if wait is not None:
+            self.retry_after = wait
+            raise forms.ValidationError(throttling.rate_limited_message(wait), code="rate_limited")
+        wait = throttling.lockout_wait(username) if username else None
+        if wait is not None:
+            self.retry_after = wait
+            raise forms.ValidationError(throttling.lockout_message(wait), code="locked")
+        try:
+            return super().clean()
+        except forms.ValidationError as exc:
+            if exc.code == "invalid_login":
+                throttling.lockout_failure(username)
+            raise
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
@@ -39,6 +40,17 @@ def creator_by_handle(handle: str) -> CreatorProfile | None:
         .filter(handle_ci=handle.lower(), user__deleted_at__isnull=True)
         .first()
     )
+
+
+def public_creator(handle: str) -> dict[str, Any] | None:
+    """``creator_by_handle``'s public fields as a plain row (one query, no model instances)."""
+    row = (
+        CreatorProfile.objects.annotate(handle_ci=Lower("handle"))
+        .filter(handle_ci=handle.lower(), user__deleted_at__isnull=True)
+        .values("handle", "country", "display_name", "bio", "created_at")
+        .first()
+    )
+    return dict(row) if row is not None else None
 
 
 def active_users() -> QuerySet[User]:

@@ -26,17 +26,20 @@ from creatornext.accounts.models import (
 from creatornext.accounts.selectors import age_on
 from creatornext.accounts.tokens import email_verification_token
 from creatornext.audit.services import audit_record
+from creatornext.core import throttling
 from creatornext.core.api import AgeRestricted
 from creatornext.core.emails import email_queue
 
 
 class AuthError(Exception):
-    """Log-in refused; ``code`` says why (``invalid_credentials``, ``email_not_verified``)."""
+    """Log-in refused; ``code`` says why (``invalid_credentials``, ``email_not_verified``,
+    ``locked``: too many failures, ``wait`` seconds left)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, wait: int = 0) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.wait = wait
 
 
 # --- sign-up and verification ------------------------------------------------------------------
@@ -94,8 +97,13 @@ def email_verify(*, uidb64: str, token: str) -> User | None:
 
 
 def login_check(*, username: str, password: str, request=None) -> User:
+    # A locked account refuses even the right password: otherwise guessing could go on.
+    wait = throttling.lockout_wait(username)
+    if wait is not None:
+        raise AuthError("locked", throttling.lockout_message(wait), wait)
     user = authenticate(request, username=username, password=password)
     if user is None or not isinstance(user, User):
+        throttling.lockout_failure(username)
         raise AuthError("invalid_credentials", "The username or password is wrong.")
     if not user.email_verified:
         raise AuthError("email_not_verified",

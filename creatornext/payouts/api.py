@@ -13,6 +13,7 @@ from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import User
 from creatornext.core.api import DomainError, MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
+from creatornext.core.throttling import limit
 from creatornext.money import Money
 from creatornext.payouts import selectors, services
 from creatornext.payouts.models import PayoutAccount, PayoutItem, Withdrawal
@@ -93,6 +94,8 @@ def withdrawal_data(w: Withdrawal) -> dict:
 
 
 class WithdrawalListCreateApi(APIView):
+    throttle_classes = [limit("withdrawals")]  # POST only
+
     class InputSerializer(StrictInputSerializer):
         amount = MoneyField()
 

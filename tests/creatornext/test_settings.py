@@ -45,3 +45,41 @@ def test_production_defaults_are_secure():
     result = _manage("shell", "-c", code, extra_env={})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == "False True True True True []"
+
+
+# --- R13: CSRF on session requests, Content-Security-Policy ---------------------------------------
+def test_a_session_post_without_csrf_token_is_403_on_the_api_and_on_pages(db):
+    from django.test import Client
+
+    from tests.support.world import make_user
+
+    user = make_user("csrf_fan")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    api = browser.post("/api/v1/tips/", {}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")
+    assert api.status_code == 403, api.content
+    page = browser.post("/accounts/delete/", {"password": "correct horse battery"})
+    assert page.status_code == 403
+    user.refresh_from_db()
+    assert user.deleted_at is None
+    # The same POST with the token passes the CSRF check (and fails validation: an empty tip)
+    token = browser.get("/accounts/delete/").cookies["csrftoken"].value
+    assert browser.post("/api/v1/tips/", {}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k",
+                        HTTP_X_CSRFTOKEN=token).status_code == 400
+
+
+def test_every_response_carries_a_content_security_policy_without_inline_scripts(client, db, settings):
+    from urllib.parse import urlsplit
+
+    base = urlsplit(settings.STRIPE_API_BASE)
+    stripe_origin = f"{base.scheme}://{base.netloc}"
+    for path in ("/", "/accounts/login/", "/api/v1/gifts/", "/healthz"):
+        policy = client.get(path)["Content-Security-Policy"]
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+        sources = directives["script-src"].split()
+        assert sources[0] == "'self'" and "'unsafe-inline'" not in sources and "'unsafe-eval'" not in sources
+        assert sources[1:] == [stripe_origin], path  # Stripe.js (here the local stand-in), nothing else
+        assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
+    docs = client.get("/api/docs/")
+    assert "<script>" not in docs.content.decode()  # Swagger UI's start-up script is a file
+    assert "'unsafe-inline'" not in docs["Content-Security-Policy"].split("script-src")[1].split(";")[0]

@@ -183,3 +183,33 @@ def send_event(django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             assert deliver(Client(), evt, SECRET).status_code == 200
     return _send
+
+
+def test_a_tip_success_webhook_stays_within_its_query_budget(db, django_capture_on_commit_callbacks,
+                                                              django_assert_max_num_queries):
+    from creatornext.payments.webhooks import webhook_event_process, webhook_event_store
+
+    creator = make_creator("maya.makes")
+    enroll(creator, "creator-next", "tips")
+    fan = make_user("fan")
+
+    def pending_tip_event(n):
+        payment = Payment.objects.create(purpose="tip", ref=f"tip:budget-{n}", payer=fan, amount=1000,
+                                         currency="USD", status="processing", provider_id=f"pi_budget_{n}")
+        tip = Tip.objects.create(amount=1000, currency="USD", creator=creator, fan=fan, payment=payment,
+                                 limits={})
+        payment.metadata = {"tip_id": tip.pk}
+        payment.save()
+        return webhook_event_store(pi_succeeded(payment, fee=59))[0]
+
+    first, second = pending_tip_event(1), pending_tip_event(2)
+    with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
+        webhook_event_process(event_pk=first.pk)
+    # 22 (was ~35): the test's outer savepoint pair; event lock; savepoint; payment look-up; savepoint;
+    # payment lock; status change; payment update; the tip; the creator's debt + pending accounts
+    # (one query); savepoint; their lock; the key; platform entries; pending update + entry; the hold;
+    # release; payment update; release × 2; event update.
+    with django_assert_max_num_queries(22):
+        assert webhook_event_process(event_pk=second.pk).status == "processed"
+    assert cash(creator)["pending"] == 2 * 941
+    assert Transaction.objects.filter(kind="tip").count() == 2

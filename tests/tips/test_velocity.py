@@ -1,0 +1,58 @@
+"""Velocity holds on tips (PRODUCT.md §7): past the fan's hourly velocity a tip is accepted, but the
+creator's credit stays pending until staff release it; then the normal hold applies."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from creatornext.audit.models import AuditEvent
+from creatornext.core import config
+from creatornext.ledger import selectors as ledger
+from creatornext.ledger.services import holds_release_due
+from tests.support.world import make_user
+from tips import velocity
+from tips.config import VELOCITY_AMOUNT, VELOCITY_COUNT
+from tips.models import Tip
+
+pytestmark = pytest.mark.django_db
+
+
+def cash(user):
+    row = ledger.wallet(user)["cash"][0]
+    return row["pending"], row["available"]
+
+
+def later(days=8):
+    holds_release_due(now=timezone.now() + datetime.timedelta(days=days))
+
+
+def test_a_tip_past_the_hourly_count_is_accepted_but_held_until_staff_release_it(tip, fan, creator):
+    staff = make_user("velocity_staff", staff=True)
+    config.set_value(definition=VELOCITY_COUNT, value=1, actor=staff)
+    assert tip(fan, cents=1000).json()["status"] == "succeeded"
+    second = tip(fan, cents=2000)
+    assert second.status_code == 201 and second.json()["status"] == "succeeded"  # accepted
+    first_net, second_net = 941, 2000 - 88  # 2.9% + 30¢
+    assert cash(creator.user) == (first_net + second_net, 0)
+    held = Tip.objects.get(pk=second.json()["id"])
+    assert list(velocity.held_tips(Tip.objects.all())) == [held]
+    later()  # the normal hold has passed: only the first tip's credit moves
+    assert cash(creator.user) == (second_net, first_net)
+
+    assert velocity.velocity_release(tip=held, actor=staff, reason="regular fan, checked") is True
+    assert AuditEvent.objects.filter(action="tip.velocity_released").count() == 1
+    assert list(velocity.held_tips(Tip.objects.all())) == []
+    assert velocity.velocity_release(tip=held, actor=staff, reason="again") is False
+    later()
+    assert cash(creator.user) == (0, first_net + second_net)
+
+
+def test_the_hourly_amount_holds_too_and_other_fans_are_not_held(tip, fan, creator):
+    config.set_value(definition=VELOCITY_AMOUNT, value=1500, actor=make_user("boss", staff=True))
+    other = make_user("other_fan")
+    tip(other, cents=1000)
+    tip(fan, cents=2000)
+    assert [t.fan for t in velocity.held_tips(Tip.objects.all())] == [fan]

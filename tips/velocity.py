@@ -1,0 +1,77 @@
+"""Velocity holds on tips (PRODUCT.md §7: velocity limits, holds on new income, a review queue).
+
+A tip that takes its fan past ``tips.velocity_tips_per_hour`` or ``tips.velocity_amount_per_hour``
+is accepted like any other (the fan has paid), but the creator's credit waits in pending with a
+hold that does not end by itself (``HELD_DAYS``): only staff release it (the Tips admin, filter
+"Held for review", action "Release velocity hold"). Releasing only moves the hold's end back to
+the normal one (capture + ``ledger.hold_days``), so the usual hold still applies and the existing
+release job moves the money; refunds and disputes of a held tip take from pending as for any tip.
+Nothing here posts to the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from creatornext.audit.services import audit_record
+from creatornext.core import config
+from creatornext.ledger.config import HOLD_DAYS
+from creatornext.ledger.models import Hold
+from creatornext.payments.models import PaymentStatus
+from tips.config import VELOCITY_AMOUNT, VELOCITY_COUNT
+from tips.models import Tip
+
+HELD_DAYS = 36_500  # "until staff release it": a hold no release job reaches
+
+
+PAID = [PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
+
+
+def tip_for_credit(tip_id: int) -> Tip:
+    """The tip being credited, with its fan's last hour read in the same query (``recent_count``,
+    ``recent_total``): paid tips, refunded and disputed ones too, and this tip by its id (on the
+    confirmation path its row does not point at its payment yet). The (fan, created_at) index."""
+    recent = (Tip.objects.filter(Q(payment__status__in=PAID) | Q(pk=OuterRef("pk")),
+                                 fan_id=OuterRef("fan_id"), currency=OuterRef("currency"),
+                                 created_at__gte=timezone.now() - timedelta(hours=1))
+              .order_by().values("fan_id"))  # one group: this fan
+    return Tip.objects.select_related("creator__user").annotate(
+        recent_count=Subquery(recent.annotate(n=Count("pk")).values("n")[:1]),
+        recent_total=Subquery(recent.annotate(total=Sum("amount")).values("total")[:1]),
+    ).get(pk=tip_id)
+
+
+def over_velocity(tip: Tip) -> bool:
+    """Has the tip's fan passed the hourly velocity with this tip? (``tip`` from tip_for_credit.)"""
+    return (tip.recent_count > config.get(VELOCITY_COUNT)  # type: ignore[attr-defined]
+            or tip.recent_total > config.get(VELOCITY_AMOUNT))  # type: ignore[attr-defined]
+
+
+def _held(tip_key) -> QuerySet[Hold]:
+    return Hold.objects.filter(transaction__key=tip_key, released_at__isnull=True,
+                               transaction__metadata__velocity_held=True,
+                               release_at__gt=timezone.now() + timedelta(days=3650))
+
+
+def held_tips(queryset: QuerySet) -> QuerySet:
+    """The review queue: tips whose credit waits for staff."""
+    key = Concat(Value("tip:"), OuterRef("pk"), Value(":captured"), output_field=CharField())
+    return queryset.filter(Exists(_held(key)))
+
+
+def velocity_release(*, tip, actor, reason: str) -> bool:
+    """Staff release a held tip's credit to the normal hold. False if it was not held."""
+    with transaction.atomic():
+        hold = _held(f"tip:{tip.pk}:captured").select_for_update().select_related("transaction").first()
+        if hold is None:
+            return False
+        hold.release_at = hold.transaction.created_at + timedelta(days=config.get(HOLD_DAYS))
+        hold.save(update_fields=["release_at"])
+        audit_record(actor=actor, action="tip.velocity_released", obj=tip, reason=reason,
+                     after={"release_at": hold.release_at.isoformat(), "amount": hold.amount})
+    return True
