@@ -53,6 +53,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Abuse limits (creatornext/core/throttling.py; the numbers are staff-editable settings). Only the
+# test suite and the benchmark server switch them off: they send many requests as one caller.
+RATE_LIMITS_ENABLED = env.bool("CREATORNEXT_RATE_LIMITS", default=True)
 # Only behind a proxy that sets X-Forwarded-Proto and that gunicorn trusts; otherwise a spoofable
 # header would switch off the HTTPS redirect.
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
@@ -60,7 +63,7 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
 
 # --- Applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "creatornext.site.apps.StaffAdminConfig",  # the admin, behind staff two-factor (TOTP)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +75,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "creatornext.accounts",
     "creatornext.audit",
     "creatornext.core",
@@ -87,11 +92,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "creatornext.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the admin asks for it
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -130,7 +137,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No health check (a SELECT 1 before each request's first query, ~12% of a cheap endpoint):
+    # a connection the server dropped fails one request, Django then discards it, and the client's
+    # retry (idempotency keys make it safe) gets a new one (docs/decisions/0010, "connections").
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
     # The test database gets its own name so `make test` never touches a developer's data.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_creatornext")}
 
@@ -189,6 +199,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketplace.tasks.profiles_sync",
         "schedule": 600.0,
     },
+    # Collaborations: invitations expire, unfunded ones are cancelled, unanswered submissions approved.
+    "marketplace-invitations-expire": {"task": "marketplace.tasks.invitations_expire", "schedule": 3600.0},
+    "marketplace-unfunded-cancel": {"task": "marketplace.tasks.collaborations_unfunded_cancel",
+                                    "schedule": 3600.0},
+    "marketplace-auto-approve": {"task": "marketplace.tasks.collaborations_auto_approve", "schedule": 3600.0},
     "payments-webhook-retry": {
         "task": "creatornext.payments.tasks.webhook_events_retry_due",
         "schedule": 60.0,
@@ -224,6 +239,8 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_creatornext_lo
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY",
                                  default="pk_test_creatornext_local" if STRIPE_FAKE else "")
 # Two secrets are accepted while the endpoint secret is rotated.
+# A payout transfer that hangs longer than this is retried with its key (payouts/batches.py).
+STRIPE_CONNECT_TIMEOUT_SECONDS = env.float("STRIPE_CONNECT_TIMEOUT_SECONDS", default=20.0)
 STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS",
                                   default=["whsec_creatornext_local"] if STRIPE_FAKE else [])
 

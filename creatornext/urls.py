@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from creatornext.core.views import healthz
 from creatornext.payments.webhooks import StripeWebhookView
@@ -22,6 +22,7 @@ urlpatterns = [
     path("", site_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
     path("@<str:handle>", site_views.creator_page, name="creator-page"),
+    path("dashboard/", site_views.dashboard, name="dashboard"),
     path("tips/", include("tips.page_urls")),
     path("payouts/", include("creatornext.payouts.page_urls")),
     path("marketplace/", include("marketplace.page_urls")),
@@ -32,7 +33,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Split: Swagger UI's start-up script is a file of ours, not inline (Content-Security-Policy).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
 
 handler404 = "creatornext.core.api.api_not_found"

@@ -8,18 +8,23 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from creatornext.accounts.models import User
 from creatornext.accounts.selectors import creator_by_handle
+from creatornext.core import config
 from eligibility import services
+from eligibility.imports import IMPORT_MAX_BYTES, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from eligibility.models import (
     CreatorMetrics,
     Enrollment,
+    MetricsImport,
     MetricsSnapshot,
     Program,
     ReevaluationRun,
@@ -238,3 +243,66 @@ class MetricsSnapshotAdmin(ReadOnlyAdmin):
 class ReevaluationRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "kind", "day", "batches", "creators_checked", "changes", "finished_at")
     list_filter = ("kind",)
+
+
+class MetricsImportForm(forms.ModelForm):
+    upload = forms.FileField(help_text="CSV columns: " + ", ".join(REQUIRED_COLUMNS)
+                             + " (optional: " + ", ".join(OPTIONAL_COLUMNS) + ").")
+
+    class Meta:
+        model = MetricsImport
+        fields: list[str] = []
+
+    def clean_upload(self):
+        upload = self.cleaned_data["upload"]
+        limit = config.get(IMPORT_MAX_BYTES)
+        if upload.size > limit:
+            raise ValidationError(f"The file is larger than {limit:,} bytes; split it or use "
+                                  "`manage.py import_creator_metrics`.")
+        try:
+            return upload.name, upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("The file is not UTF-8 text.") from exc
+
+
+@admin.register(MetricsImport)
+class MetricsImportAdmin(admin.ModelAdmin):
+    """Upload a metrics CSV; a worker imports it while this page shows its progress."""
+
+    list_display = ("id", "filename", "status", "progress", "uploaded_by", "created_at", "finished_at")
+    readonly_fields = ("filename", "status", "progress", "changed", "unchanged", "refused", "report",
+                       "uploaded_by", "created_at", "finished_at")
+    change_list_template = "admin/eligibility/metricsimport/change_list.html"
+    change_form_template = "admin/eligibility/metricsimport/change_form.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = MetricsImportForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["upload"] if obj is None else list(self.readonly_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import is a record of what happened
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="progress (rows)")
+    def progress(self, obj: MetricsImport):
+        total = max(obj.rows_total, obj.rows_done, 1)
+        return format_html('<progress value="{}" max="{}" aria-label="import {} progress"></progress> {} / {} {}',
+                           obj.rows_done, total, obj.pk, obj.rows_done, obj.rows_total, obj.get_status_display())
+
+    def save_model(self, request, obj, form, change):
+        from eligibility.tasks import metrics_import_run
+
+        obj.filename, obj.content = form.cleaned_data["upload"]
+        obj.rows_total = max(obj.content.count("\n") - 1 + (not obj.content.endswith("\n")), 0)
+        obj.uploaded_by = _staff(request)
+        obj.save()
+        transaction.on_commit(lambda: metrics_import_run.delay(obj.pk))

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from creatornext.accounts.models import CreatorProfile, User
+from creatornext.core import config
 from eligibility import services
 from eligibility.models import Enrollment, MetricsSnapshot
 
@@ -204,3 +205,41 @@ def import_metrics_csv(stream: TextIO, *, actor: User | None = None, chunk_size:
             on_progress(result.rows)
     result.refused.sort(key=lambda e: e.line)
     return result
+
+
+IMPORT_MAX_BYTES = config.register("eligibility.import_max_bytes", 20_000_000,
+                                   "Largest metrics CSV staff may upload in the admin (bytes).", minimum=1)
+PROGRESS_EVERY_ROWS = 50  # how often an admin import writes its progress (one UPDATE each time)
+
+
+def run_metrics_import(import_id: int) -> None:
+    """Import an uploaded CSV (``MetricsImport``), recording progress as it goes.
+
+    Only the delivery that moves the job from queued to running does the work: a second delivery of
+    the task finds it running or finished and leaves it alone.
+    """
+    import io
+
+    from eligibility.models import MetricsImport
+
+    started = MetricsImport.objects.filter(pk=import_id, status=MetricsImport.Status.QUEUED).update(
+        status=MetricsImport.Status.RUNNING)
+    if not started:
+        return
+    job = MetricsImport.objects.select_related("uploaded_by").get(pk=import_id)
+
+    def progress(rows: int) -> None:
+        if rows % PROGRESS_EVERY_ROWS == 0:
+            MetricsImport.objects.filter(pk=import_id).update(rows_done=rows)
+
+    try:
+        result = import_metrics_csv(io.StringIO(job.content), actor=job.uploaded_by,
+                                    chunk_size=PROGRESS_EVERY_ROWS, on_progress=progress)
+    except HeaderError as exc:
+        MetricsImport.objects.filter(pk=import_id).update(
+            status=MetricsImport.Status.FAILED, report=str(exc), finished_at=timezone.now())
+        return
+    MetricsImport.objects.filter(pk=import_id).update(
+        status=MetricsImport.Status.DONE, rows_done=result.rows, rows_total=max(result.rows, job.rows_total),
+        changed=result.changed, unchanged=result.unchanged, refused=len(result.refused),
+        report="\n".join(str(e) for e in result.refused), finished_at=timezone.now())

@@ -245,3 +245,33 @@ class CreatorMetrics(CreatorProfile):
         proxy = True
         verbose_name = "creator metrics"
         verbose_name_plural = "creator metrics"
+
+
+class MetricsImport(models.Model):
+    """A CSV of creator metrics uploaded in the admin, imported by a worker; staff watch its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    filename = models.CharField(max_length=255)
+    content = models.TextField()  # the uploaded file (bounded by the admin form's size limit)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)  # data lines counted at upload
+    rows_done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    report = models.TextField(blank=True)  # refused lines with their reasons, or the failure
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"metrics import {self.pk} ({self.filename})"

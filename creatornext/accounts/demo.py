@@ -25,6 +25,10 @@ DEMO_USERS = (
     DemoUser("brand", "demo_brand", "brand-demo-pass", "brand@demo.creatornext.test"),
     DemoUser("staff", "demo_staff", "staff-demo-pass", "staff@demo.creatornext.test"),
 )
+# The demo staff user's authenticator secret (the admin asks for a TOTP code, PRODUCT.md §7).
+# Development only, printed by `make run`: add it to any authenticator app (base32 below).
+DEMO_STAFF_TOTP_HEX = "3132333435363738393031323334353637383930"
+DEMO_STAFF_TOTP_BASE32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 DEMO_HANDLE = "maya.makes"
 DEMO_BRAND = "acme-studio"
 
@@ -48,6 +52,7 @@ def seed_demo() -> list[str]:
             user.save()
             created.append(demo.username)
         users[demo.role] = user
+    created += _demo_staff_device(users["staff"])
     creator, made = CreatorProfile.objects.get_or_create(
         user=users["creator"],
         defaults={"handle": DEMO_HANDLE, "country": "US", "display_name": "Maya Makes",
@@ -64,6 +69,15 @@ def seed_demo() -> list[str]:
     if made:
         created.append(brand.name)
     return created
+
+
+def _demo_staff_device(staff: User) -> list[str]:
+    """A confirmed TOTP device with the printed secret, so the demo staff can pass the admin's 2FA."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _, made = TOTPDevice.objects.get_or_create(user=staff, name="demo authenticator",
+                                               defaults={"key": DEMO_STAFF_TOTP_HEX, "confirmed": True})
+    return ["demo staff authenticator"] if made else []
 
 
 def _demo_creator_enrolled(creator: CreatorProfile, now: datetime.datetime) -> list[str]:

@@ -19,11 +19,20 @@ from creatornext.accounts.forms import (
     SignupForm,
 )
 from creatornext.accounts.models import User
+from creatornext.core import throttling
 
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
+    wait = throttling.hit("register", throttling.client_ip(request)) if request.method == "POST" else None
+    if wait is not None:  # the API's sign-up limit, per address
+        form = SignupForm(request.POST)
+        form.is_valid()  # field errors too, so the page shows everything at once; nothing is saved
+        form.add_error(None, throttling.rate_limited_message(wait))
+        response = render(request, "accounts/signup.html", {"form": form}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_register(**form.cleaned_data)
@@ -48,6 +57,13 @@ class LoginView(auth_views.LoginView):
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after is not None:  # refused by the rate limit or the lockout, not the password
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):

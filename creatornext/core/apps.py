@@ -7,4 +7,5 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from creatornext.core import approvals  # noqa: F401  registers its setting
+        # Imported for their settings: the second approval's threshold, the abuse limits.
+        from creatornext.core import approvals, throttling  # noqa: F401

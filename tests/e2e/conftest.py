@@ -49,7 +49,12 @@ def page(browser, live_server, request):
 
     allowed = (live_server.url, settings.STRIPE_API_BASE, "data:", "blob:")
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(allowed) else None)
+    # Every page works under the Content-Security-Policy (creatornext/core/middleware.py): the
+    # browser reports each script or style it refused on the console.
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.set_default_timeout(10_000)
     yield page
     context.close()
     assert not outside, f"The page loaded something from outside the app: {outside}"
+    assert not refused, f"The Content-Security-Policy refused: {refused}"

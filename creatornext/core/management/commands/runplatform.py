@@ -105,11 +105,13 @@ class Command(BaseCommand):
 
     def _demo_logins(self) -> list[str]:
         try:
-            from creatornext.accounts.demo import DEMO_USERS
+            from creatornext.accounts.demo import DEMO_STAFF_TOTP_BASE32, DEMO_USERS
         except ImportError:
             return []
         out = ["  Demo logins (username / password):"]
         out += [f"    {u.role:<8} {u.username} / {u.password}" for u in DEMO_USERS]
+        out += [f"  Admin two-factor: add the TOTP secret {DEMO_STAFF_TOTP_BASE32} to an authenticator app,",
+                "    or print the current code with `python manage.py demo_totp`."]
         return out
 
     def _stop_all(self, services: list[Service]) -> None:
