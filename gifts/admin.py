@@ -1,11 +1,8 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import CharField, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Concat
 
-from creatornext.core.admin import ReadOnlyAdmin, confirm_with_reason
+from creatornext.core.admin import AwaitingSecondApproval, ReadOnlyAdmin, confirm_with_reason
 from creatornext.core.api import DomainError
-from creatornext.core.models import StaffApproval
 from gifts import services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
@@ -52,10 +49,11 @@ class WalletLockAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(AwaitingSecondApproval, admin.ModelAdmin):
     """The review queue: staff approve (pays the creator) or reject (returns the diamonds), with a
     reason that goes to the audit log."""
 
+    approval_subject = "redemption"
     list_display = ("id", "created_at", "creator", "diamonds", "amount", "status", "reviewed_by", "awaiting")
     list_filter = ("status",)
     search_fields = ("creator__handle",)
@@ -83,21 +81,10 @@ class RedemptionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Redemption {redemption.pk}: {exc}", messages.ERROR)
             else:
                 if decided.status == Redemption.Status.IN_REVIEW:  # the two-person rule: not yet
-                    self.message_user(request, f"Redemption {redemption.pk}: large; a second staff member must "
-                                      f"{verb.lower()} it too.", messages.WARNING)
+                    self.told_to_wait(request, redemption, verb)
                 else:
                     self.message_user(request, f"Redemption {redemption.pk}: {verb.lower()}d.", messages.SUCCESS)
         return None
-
-    @admin.display(description="second approval")
-    def awaiting(self, obj):
-        return f"{obj.awaiting_action} asked" if obj.awaiting_action else "—"
-
-    def get_queryset(self, request):
-        pending = StaffApproval.objects.filter(
-            status=StaffApproval.Status.PENDING,
-            subject=Concat(Value("redemption:"), Cast(OuterRef("pk"), CharField())))
-        return super().get_queryset(request).annotate(awaiting_action=Subquery(pending.values("action")[:1]))
 
     @admin.action(description="Approve the selected redemptions (pays the creator)")
     def approve(self, request, queryset):

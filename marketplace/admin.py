@@ -70,7 +70,7 @@ class ShortlistAdmin(admin.ModelAdmin):
 
 
 # --- campaigns, invitations, collaborations --------------------------------------------------------
-from creatornext.core.admin import ReadOnlyAdmin, confirm_with_reason  # noqa: E402
+from creatornext.core.admin import AwaitingSecondApproval, ReadOnlyAdmin, confirm_with_reason  # noqa: E402
 from creatornext.core.api import DomainError  # noqa: E402
 from marketplace import escrow  # noqa: E402
 from marketplace.models import Campaign, Collaboration, CollaborationMessage, Invitation  # noqa: E402
@@ -102,11 +102,13 @@ class CollaborationMessageInline(admin.TabularInline):
 
 
 @admin.register(Collaboration)
-class CollaborationAdmin(ReadOnlyAdmin):
+class CollaborationAdmin(AwaitingSecondApproval, ReadOnlyAdmin):
     """Staff decide escalated collaborations: release escrow to the creator or refund the brand
-    (confirmed with a reason, audited, both parties emailed)."""
+    (confirmed with a reason, audited, both parties emailed). A fee above
+    ``staff.second_approval_above`` moves only when a second staff member takes the same decision."""
 
-    list_display = ("pk", "campaign", "brand", "creator", "fee", "state", "revisions", "submitted_at")
+    approval_subject = "collaboration"
+    list_display = ("pk", "campaign", "brand", "creator", "fee", "state", "revisions", "submitted_at", "awaiting")
     list_filter = ("state",)
     search_fields = ("creator__handle", "brand__name", "campaign__title")
     inlines = [CollaborationMessageInline]
@@ -121,15 +123,17 @@ class CollaborationAdmin(ReadOnlyAdmin):
             return reason
         assert isinstance(request.user, User)
         for collaboration in queryset:
+            decide = escrow.staff_release if release else escrow.staff_refund
             try:
-                if release:
-                    escrow.staff_release(collaboration=collaboration, actor=request.user, reason=reason)
-                else:
-                    escrow.staff_refund(collaboration=collaboration, actor=request.user, reason=reason)
+                decided = decide(collaboration=collaboration, actor=request.user, reason=reason)
             except DomainError as exc:
                 self.message_user(request, f"Collaboration {collaboration.pk}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Collaboration {collaboration.pk}: {verb.lower()}d.", messages.SUCCESS)
+                if decided.state == collaboration.state:  # the two-person rule: not yet
+                    self.told_to_wait(request, collaboration, verb)
+                else:
+                    self.message_user(request, f"Collaboration {collaboration.pk}: {verb.lower()}d.",
+                                      messages.SUCCESS)
         return None
 
     @admin.action(description="Release escrow to the creator (escalated collaborations)")

@@ -35,6 +35,7 @@ from django.utils import timezone
 from creatornext.accounts.models import User
 from creatornext.audit.services import audit_record
 from creatornext.core import config
+from creatornext.core.approvals import second_approval
 from creatornext.ledger.models import AccountKind, Entry, Transaction
 from creatornext.ledger.services import Leg, Posting, creator_income, platform_account, post_once
 from creatornext.money import Money
@@ -377,21 +378,33 @@ def collaboration_cancel(*, collaboration: Collaboration, actor: User, reason: s
     return collaboration
 
 
+def _staff_decision(collaboration: Collaboration, *, actor: User, reason: str, release: bool) -> bool:
+    """Lock, check the state and apply the two-person rule (PRODUCT §7): False while a large
+    decision waits for a second staff member (nothing moved). Call inside a transaction."""
+    _require(collaboration, (C.ESCALATED, C.DISPUTED), "released by staff" if release else "refunded by staff")
+    return second_approval(action="collaboration.release" if release else "collaboration.refund",
+                           subject=f"collaboration:{collaboration.pk}",
+                           amount=Money(collaboration.fee, collaboration.currency),
+                           actor=actor, reason=reason) is None
+
+
 def staff_release(*, collaboration: Collaboration, actor: User, reason: str) -> Collaboration:
     """Staff decide an escalated collaboration (or a disputed one whose dispute was won: escrow
-    holds the fee again; ``_release`` refuses while it does not)."""
+    holds the fee again; ``_release`` refuses while it does not). A fee above
+    ``staff.second_approval_above`` is released only when a second staff member confirms."""
     with transaction.atomic():
         collaboration = _locked(collaboration)
-        _require(collaboration, (C.ESCALATED, C.DISPUTED), "released by staff")
-        _release(collaboration, actor=actor, action="collaboration.staff_released", reason=reason)
+        if _staff_decision(collaboration, actor=actor, reason=reason, release=True):
+            _release(collaboration, actor=actor, action="collaboration.staff_released", reason=reason)
     return collaboration
 
 
 def staff_refund(*, collaboration: Collaboration, actor: User, reason: str) -> Collaboration:
+    """Refund the brand; above the threshold only when a second staff member confirms."""
     with transaction.atomic():
         collaboration = _locked(collaboration)
-        _require(collaboration, (C.ESCALATED, C.DISPUTED), "refunded by staff")
-        _refund(collaboration, actor=actor, action="collaboration.staff_refunded", reason=reason)
+        if _staff_decision(collaboration, actor=actor, reason=reason, release=False):
+            _refund(collaboration, actor=actor, action="collaboration.staff_refunded", reason=reason)
     return collaboration
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from creatornext.core.admin import confirm_with_reason
+from creatornext.core.admin import AwaitingSecondApproval, confirm_with_reason
 from tips import services, velocity
 from tips.models import Tip
 
@@ -19,8 +19,9 @@ class HeldFilter(admin.SimpleListFilter):
 
 
 @admin.register(Tip)
-class TipAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "fan", "creator", "amount", "currency", "status", "anonymous")
+class TipAdmin(AwaitingSecondApproval, admin.ModelAdmin):
+    approval_subject = "tip"
+    list_display = ("id", "created_at", "fan", "creator", "amount", "currency", "status", "anonymous", "awaiting")
     list_filter = ("anonymous", "payment__status", HeldFilter)
     search_fields = ("fan__username", "creator__handle", "message")
     date_hierarchy = "created_at"
@@ -55,8 +56,11 @@ class TipAdmin(admin.ModelAdmin):
             return reason
         for tip in queryset.select_related("payment"):
             try:
-                services.tip_refund(tip=tip, actor=request.user, reason=reason)
+                done = services.tip_refund(tip=tip, actor=request.user, reason=reason)
             except services.RefundNotPossible as exc:
                 self.message_user(request, f"Tip {tip.pk}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Tip {tip.pk} refunded.", messages.SUCCESS)
+                if done:
+                    self.message_user(request, f"Tip {tip.pk} refunded.", messages.SUCCESS)
+                else:
+                    self.told_to_wait(request, tip, "Refund")

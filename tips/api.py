@@ -123,20 +123,23 @@ class TipRefundApi(APIView):
     class InputSerializer(StrictInputSerializer):
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    @extend_schema(operation_id="tips_refund", request=InputSerializer, responses={200: TipOutput},
+    @extend_schema(operation_id="tips_refund", request=InputSerializer, responses={200: TipOutput, 202: TipOutput},
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
                                                 required=True)])
     @idempotent
     def post(self, request: Request, tip_id: int) -> Response:
-        """Staff: refund a tip in full. The creator's net is taken back (a debt if withdrawn)."""
+        """Staff: refund a tip in full. The creator's net is taken back (a debt if withdrawn).
+        Above `staff.second_approval_above` the first call answers 202 and nothing moves until a
+        second, different staff member makes the same call (200)."""
         assert isinstance(request.user, User)
         tip = Tip.objects.select_related("payment", "creator", "fan").filter(pk=tip_id).first()
         if tip is None:
             raise Http404
         data = self.InputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        tip = services.tip_refund(tip=tip, actor=request.user, reason=data.validated_data["reason"])
-        return Response(TipOutput(tip_data(tip, request.user)).data)
+        done = services.tip_refund(tip=tip, actor=request.user, reason=data.validated_data["reason"])
+        # 202: a large refund waits for a second, different staff member (PRODUCT §7).
+        return Response(TipOutput(tip_data(tip, request.user)).data, status=200 if done else 202)
 
 
 class SupportersApi(APIView):

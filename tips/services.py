@@ -15,9 +15,10 @@ from creatornext.accounts.services import require_age
 from creatornext.audit.services import audit_record
 from creatornext.core import config
 from creatornext.core.api import DomainError, LimitExceeded
+from creatornext.core.approvals import second_approval
 from creatornext.money import Money
 from creatornext.payments import services as payments
-from creatornext.payments.models import PaymentStatus
+from creatornext.payments.models import Payment, PaymentStatus
 from eligibility.services import require_enrolled
 from tips import config as tip_config
 from tips.models import Tip
@@ -100,18 +101,31 @@ def tip_refresh(*, tip: Tip) -> Tip:
     return tip
 
 
-def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> Tip:
+def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> bool:
+    """Refund a tip in full; True when done. Above ``staff.second_approval_above`` (PRODUCT §7) the
+    first staff member's call only records the request and returns False; a second, different
+    member's call refunds. ``tip.payment`` is refreshed either way."""
     if tip.payment is None:
         raise RefundNotPossible("This tip has no payment to refund.")
     try:
         with transaction.atomic():
-            payments.payment_refund(payment=tip.payment, actor=actor, reason=reason)
-            audit_record(actor=actor, action="tip.refunded", obj=tip, reason=reason,
-                         after={"amount": tip.amount})
+            # The payment row is the subject's lock: two members confirming at once queue here.
+            payment = Payment.objects.select_for_update().get(pk=tip.payment.pk)
+            if payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.DISPUTED):
+                raise RefundNotPossible(f"A {payment.status} payment cannot be refunded.")
+            if second_approval(action="tip.refund", subject=f"tip:{tip.pk}",
+                               amount=Money(payment.amount - payment.refunded_amount, payment.currency),
+                               actor=actor, reason=reason) is not None:
+                done = False
+            else:
+                payments.payment_refund(payment=tip.payment, actor=actor, reason=reason)
+                audit_record(actor=actor, action="tip.refunded", obj=tip, reason=reason,
+                             after={"amount": tip.amount})
+                done = True
     except payments.RefundRefused as exc:
         raise RefundNotPossible(str(exc)) from exc
     tip.payment.refresh_from_db()
-    return tip
+    return done
 
 
 

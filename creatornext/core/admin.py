@@ -111,6 +111,35 @@ def confirm_with_reason(modeladmin, request, queryset, *, verb: str, action: str
     return reason
 
 
+class AwaitingSecondApproval:
+    """Admin mixin for objects under the two-person rule (creatornext/core/approvals.py): a
+    "second approval" column (add ``"awaiting"`` to list_display) showing which decision a first
+    staff member asked for, and ``told_to_wait`` for the action's message. ``approval_subject`` is
+    the prefix the service uses in ``second_approval(subject=...)``, e.g. "redemption"."""
+
+    approval_subject = ""
+
+    @admin.display(description="second approval")
+    def awaiting(self, obj) -> str:
+        return f"{obj.awaiting_action} asked" if obj.awaiting_action else "—"
+
+    def get_queryset(self, request):
+        from django.db.models import CharField, OuterRef, Subquery, Value
+        from django.db.models.functions import Cast, Concat
+
+        pending = StaffApproval.objects.filter(
+            status=StaffApproval.Status.PENDING,
+            subject=Concat(Value(f"{self.approval_subject}:"), Cast(OuterRef("pk"), CharField())))
+        return super().get_queryset(request).annotate(  # type: ignore[misc]
+            awaiting_action=Subquery(pending.values("action")[:1]))
+
+    def told_to_wait(self, request, obj, verb: str) -> None:
+        from django.contrib import messages
+
+        self.message_user(request, f"{obj._meta.verbose_name.capitalize()} {obj.pk}: large; a second "  # type: ignore[attr-defined]
+                          f"staff member must {verb.lower()} it too.", messages.WARNING)
+
+
 @admin.register(StaffApproval)
 class StaffApprovalAdmin(ReadOnlyAdmin):
     """Large decisions waiting for a second staff member. They confirm by taking the same decision

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from creatornext.audit.models import AuditEvent
 from creatornext.core import config
-from creatornext.core.models import OutboundEmail
+from creatornext.core.approvals import SECOND_APPROVAL_ABOVE
+from creatornext.core.models import OutboundEmail, StaffApproval
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.models import AccountKind, Entry, Transaction
 from creatornext.ledger.services import platform_account
@@ -257,6 +258,39 @@ def test_escalation_then_staff_release_or_refund_by_a_confirmed_admin_action(par
     assert (state(ids[0]), state(ids[1])) == ("released", "refunded")
     assert pending(creator.user) == FEE and held(ids[1]) == 0
     assert AuditEvent.objects.filter(action="collaboration.staff_released", actor=staff, reason="Delivered").exists()
+
+
+def test_a_large_staff_decision_waits_for_a_second_staff_member(parties, client):
+    """PRODUCT §7: a refund (or release) above ``staff.second_approval_above`` needs two staff."""
+    buyer, brand, creator = parties
+    first, second = make_user("ana", staff=True), make_user("bo", staff=True)
+    for member in (first, second):
+        member.is_superuser = True
+        member.save(update_fields=["is_superuser"])
+    config.set_value(definition=SECOND_APPROVAL_ABOVE, value=FEE - 1, actor=first, reason="for the test")
+    collab_id = funded_collaboration(buyer, brand, creator)
+    submit(creator, collab_id)
+    for _ in range(2):
+        post(buyer, f"collaborations/{collab_id}/request-revision/", {"note": "no"})
+        submit(creator, collab_id)
+    post(buyer, f"collaborations/{collab_id}/escalate/", {"note": "Not what we asked"})
+    url = "/admin/marketplace/collaboration/"
+    refund = {"action": "refund", "_selected_action": [collab_id], "apply": "1", "reason": "Off brief"}
+
+    client.force_login(first)
+    client.post(url, refund)
+    assert state(collab_id) == "escalated" and held(collab_id) == FEE  # asked, nothing moved
+    assert "refund asked" in client.get(url).content.decode()
+    client.post(url, refund)  # the same member again: still only asked
+    assert state(collab_id) == "escalated" and held(collab_id) == FEE
+
+    client.force_login(second)
+    client.post(url, {**refund, "action": "release"})  # a different decision is refused
+    assert state(collab_id) == "escalated" and held(collab_id) == FEE
+    client.post(url, refund)
+    assert state(collab_id) == "refunded" and held(collab_id) == 0 and pending(creator.user) == 0
+    approval = StaffApproval.objects.get(subject=f"collaboration:{collab_id}")
+    assert (approval.requested_by, approval.decided_by, approval.status) == (first, second, "confirmed")
 
 
 def test_invitation_expiry_and_a_counter_offer_restarts_the_seven_days(parties, nothing_changed):

@@ -6,6 +6,8 @@ import pytest
 from django.test import Client
 
 from creatornext.core import config
+from creatornext.core.approvals import SECOND_APPROVAL_ABOVE
+from creatornext.core.models import StaffApproval
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.models import AccountKind, Transaction
 from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
@@ -115,6 +117,30 @@ def test_staff_refund_takes_the_net_back_and_the_kept_fee_is_a_platform_loss(pai
     again = api_client(staff).post(f"/api/v1/tips/{tip.pk}/refund/", {}, format="json",
                                    HTTP_IDEMPOTENCY_KEY="r2")
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state"
+
+
+def test_a_refund_above_the_two_person_bar_waits_for_a_second_staff_member(paid_tip, nothing_changed):
+    """PRODUCT §7: refunds above ``staff.second_approval_above`` need a second staff member."""
+    tip, creator = paid_tip
+    first, second = make_user("ana", staff=True), make_user("bo", staff=True)
+    config.set_value(definition=SECOND_APPROVAL_ABOVE, value=500, actor=first, reason="tighter for the test")
+
+    def refund(user, key):
+        return api_client(user).post(f"/api/v1/tips/{tip.pk}/refund/", {"reason": "fan asked"},
+                                     format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+    asked = refund(first, "a1")
+    assert asked.status_code == 202 and asked.json()["status"] != "refunded"
+    assert cash(creator)["pending"] == 941 and not Transaction.objects.filter(kind="tip_refund").exists()
+    assert StaffApproval.objects.get(subject=f"tip:{tip.pk}").status == "pending"
+    with nothing_changed():  # the first member cannot be the second
+        again = refund(first, "a2")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state"
+
+    confirmed = refund(second, "b1")
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "refunded"
+    assert cash(creator)["pending"] == 0 and Transaction.objects.filter(kind="tip_refund").count() == 1
+    assert StaffApproval.objects.get(subject=f"tip:{tip.pk}").decided_by == second
 
 
 def test_fans_and_creators_may_not_refund(paid_tip):
