@@ -16,7 +16,7 @@ from creatornext.ledger import selectors as ledger
 from creatornext.ledger.models import AccountKind, Entry
 from creatornext.money import Money
 from creatornext.payouts import batches, services, tasks
-from creatornext.payouts.config import KEY_SAFE_HOURS
+from creatornext.payouts.config import KEY_SAFE_HOURS, MAX_INLINE_ATTEMPTS
 from creatornext.payouts.models import PayoutBatch, PayoutItem, Withdrawal
 from tests.support import connect
 from tests.support.ledger import give_available_cash
@@ -112,6 +112,8 @@ def test_429s_are_retried_with_backoff(funded):
 
 def test_an_item_that_keeps_failing_waits_for_the_sweeper_then_is_paid_once(funded):
     batch = batch_of(funded, 1000)
+    # Two attempts, not the default's eight: the backoff between them is real sleeping.
+    config.set_value(definition=MAX_INLINE_ATTEMPTS, value=2, actor=None, reason="short test")
     connect.faults(rate_limit_next=100)
     tasks.payout_batch_run(batch.pk)
     item = batch.items.get()
