@@ -180,6 +180,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
+    # Emails whose own send task was lost (creatornext/core/emails.py).
+    "emails-send-due": {"task": "creatornext.core.tasks.emails_send_due", "schedule": 120.0},
     "idempotency-cleanup": {
         "task": "creatornext.core.tasks.idempotency_cleanup",
         "schedule": 3600.0,
@@ -330,4 +332,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The stripe library logs two INFO lines per API call: at a payout batch's rate that is the
+    # busiest logger of the worker (and every thread queues on the handler's lock). Failed calls
+    # still show: the stripe library warns, and the payout runner logs each retry and refusal.
+    "loggers": {"stripe": {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")}},
 }

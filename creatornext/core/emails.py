@@ -3,24 +3,37 @@
 ``email_queue`` is the one service every app calls. It renders now (inside the caller's
 transaction, so the email says what was true when the event happened), stores the message and
 sends it from a Celery task once the transaction commits.
+
+Nothing is lost when that task never runs (a worker killed between the commit and the publish, a
+broker outage): ``emails_send_due``, a beat job, sends every email still queued a few minutes
+after it was written. Bulk senders (a payout batch) pass ``publish=False`` and hand their emails
+to one ``send_emails`` task per chunk instead of one task each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import F
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from creatornext.core.models import OutboundEmail
 
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8  # the send task's retries; the sweeper gives up after as many failed sweeps
+SWEEP_AFTER = timedelta(minutes=2)  # an email's own task has had its chance by then
 
-def email_queue(*, to: Sequence[str], template: str, context: Mapping[str, Any]) -> OutboundEmail:
+
+def email_queue(*, to: Sequence[str], template: str, context: Mapping[str, Any],
+                publish: bool = True) -> OutboundEmail:
     ctx = {"site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"emails/{template}/subject.txt", ctx).split())
     body_text = render_to_string(f"emails/{template}/body.txt", ctx)
@@ -31,9 +44,10 @@ def email_queue(*, to: Sequence[str], template: str, context: Mapping[str, Any])
     email = OutboundEmail.objects.create(
         template=template, to=list(to), subject=subject, body_text=body_text, body_html=body_html
     )
-    from creatornext.core.tasks import send_email  # tasks import this module
+    if publish:
+        from creatornext.core.tasks import send_email  # tasks import this module
 
-    transaction.on_commit(lambda: send_email.delay(email.pk))
+        transaction.on_commit(lambda: send_email.delay(email.pk))
     return email
 
 
@@ -64,3 +78,32 @@ def email_failed(*, email_id: int, error: str) -> None:
     OutboundEmail.objects.filter(pk=email_id).exclude(status=OutboundEmail.Status.SENT).update(
         status=OutboundEmail.Status.FAILED, last_error=error[:2000]
     )
+
+
+def emails_send(email_ids: Iterable[int]) -> int:
+    """Send each of these emails that is still queued; a failure is counted on its row and left
+    for the sweeper (after ``MAX_ATTEMPTS`` it is marked failed). Returns how many were sent."""
+    sent = 0
+    for email_id in email_ids:
+        try:
+            email = email_send(email_id=email_id)
+        except Exception as exc:  # one bad address or a mail-server hiccup must not stop the rest
+            log.warning("Email %s not sent: %r", email_id, exc)
+            OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.QUEUED).update(
+                attempts=F("attempts") + 1, last_error=repr(exc)[:2000])
+            OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.QUEUED,
+                                         attempts__gte=MAX_ATTEMPTS).update(status=OutboundEmail.Status.FAILED)
+            continue
+        sent += email.status == OutboundEmail.Status.SENT
+    return sent
+
+
+def emails_send_due(*, now=None, limit: int = 500) -> int:
+    """The sweeper: send emails still queued ``SWEEP_AFTER`` after they were written (their task
+    was lost, or they were queued with ``publish=False`` by a run that died before handing them on).
+    Sending twice is impossible: ``email_send`` locks the row and skips a sent one."""
+    now = now or timezone.now()
+    due = list(OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED,
+                                            created_at__lt=now - SWEEP_AFTER)
+               .order_by("pk").values_list("pk", flat=True)[:limit])
+    return emails_send(due)

@@ -32,5 +32,16 @@ def send_email(self, email_id: int) -> None:
 
 
 @shared_task
+def send_emails(email_ids: list[int]) -> int:
+    """Many emails in one task (a payout batch's chunk); failures wait for the sweeper."""
+    return emails.emails_send(email_ids)
+
+
+@shared_task
+def emails_send_due() -> int:
+    return emails.emails_send_due()
+
+
+@shared_task
 def idempotency_cleanup() -> int:
     return idempotency.idempotency_cleanup()

@@ -162,6 +162,41 @@ def payout_batch_run(*, batch_id: int) -> PayoutBatch:
     return _finish_if_complete(batch_id)
 
 
+class _Outbox:
+    """The run's emails to creators, handed to the email worker ``size`` at a time: one task per
+    chunk rather than one publish per item, which at a batch's rate was the runner's busiest wait
+    (every thread queued for the broker connection). An email not yet handed on when the run dies
+    is still a queued row: the email sweeper sends it (creatornext/core/emails.py)."""
+
+    def __init__(self, size: int = 50) -> None:
+        self.size = size
+        self.ids: list[int] = []
+        self.lock = threading.Lock()
+
+    def add(self, email_id: int) -> None:
+        with self.lock:
+            self.ids.append(email_id)
+            if len(self.ids) < self.size:
+                return
+            chunk, self.ids = self.ids, []
+        self._send(chunk)
+
+    def flush(self) -> None:
+        with self.lock:
+            chunk, self.ids = self.ids, []
+        if chunk:
+            self._send(chunk)
+
+    @staticmethod
+    def _send(chunk: list[int]) -> None:
+        from creatornext.core.tasks import send_emails
+
+        try:
+            send_emails.delay(chunk)
+        except Exception:  # the broker is down: the rows wait for the sweeper, nothing is lost
+            log.warning("Could not hand %d payout emails to the email worker; the sweeper will", len(chunk))
+
+
 class _DueFeed:
     """The batch's due items, handed out one at a time, fetched 200 at a time as they run out
     (each item at most once per run: one that waits for a retry is the sweeper's)."""
@@ -186,30 +221,33 @@ def _pay_due(batch_id: int, run_settings: RunSettings) -> None:
     item as soon as it is free (no thread waits for a slow neighbour); the claim makes every item
     one thread's alone, and the shared bucket keeps the provider's rate. Inside a transaction (the
     tests' own) other connections could not see its rows, so items are paid one by one there."""
-    feed = _DueFeed(batch_id)
-    if run_settings.width <= 1 or transaction.get_connection().in_atomic_block:
-        while (pk := feed.next()) is not None:
-            payout_item_pay(item_id=pk, run_settings=run_settings)
-        return
-    errors: list[BaseException] = []
+    feed, outbox = _DueFeed(batch_id), _Outbox()
+    try:
+        if run_settings.width <= 1 or transaction.get_connection().in_atomic_block:
+            while (pk := feed.next()) is not None:
+                payout_item_pay(item_id=pk, run_settings=run_settings, outbox=outbox)
+            return
+        errors: list[BaseException] = []
 
-    def runner() -> None:
-        try:
-            while not errors and (pk := feed.next()) is not None:
-                payout_item_pay(item_id=pk, run_settings=run_settings)
-        except BaseException as exc:  # reported after the others finish; the item's lease resumes it
-            errors.append(exc)
-        finally:
-            db.connections.close_all()  # this thread's own connection
+        def runner() -> None:
+            try:
+                while not errors and (pk := feed.next()) is not None:
+                    payout_item_pay(item_id=pk, run_settings=run_settings, outbox=outbox)
+            except BaseException as exc:  # reported after the others finish; the item's lease resumes it
+                errors.append(exc)
+            finally:
+                db.connections.close_all()  # this thread's own connection
 
-    threads = [threading.Thread(target=runner, name=f"payout-{n}", daemon=True)
-               for n in range(run_settings.width)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+        threads = [threading.Thread(target=runner, name=f"payout-{n}", daemon=True)
+                   for n in range(run_settings.width)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+    finally:
+        outbox.flush()
 
 
 def _finish_if_complete(batch_id: int) -> PayoutBatch:
@@ -257,8 +295,10 @@ def backoff_seconds(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> fl
     return min(cap, base * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
-def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None) -> PayoutItem | None:
-    """Claim, call, record (see the module's docstring). None if another runner owns the item."""
+def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None,
+                    outbox: _Outbox | None = None) -> PayoutItem | None:
+    """Claim, call, record (see the module's docstring). None if another runner owns the item.
+    The creator's email goes to ``outbox`` when given, else to its own send task."""
     run_settings = run_settings or RunSettings.now()
     if not _claim(item_id, run_settings.lease):
         return None
@@ -269,14 +309,14 @@ def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None) ->
         try:
             transfer = _transfer(item, run_settings)
         except provider.ProviderRefused as exc:
-            return _record_failed(item_id, exc.code, exc.message)
+            return _record_failed(item_id, exc.code, exc.message, outbox)
         except provider.ProviderError as exc:  # 429, timeout, 5xx: nothing or the first happened
             error = f"{exc.__class__.__name__}: {exc}"[:2000]
             log.info("Payout item %s attempt %s: %s", item_id, attempt + 1, error)
             if attempt + 1 < attempts:
                 time.sleep(backoff_seconds(attempt))
             continue
-        return _record_paid(item_id, transfer)
+        return _record_paid(item_id, transfer, outbox)
     wait = timedelta(seconds=min(3600, 30 * 2 ** min(item.attempts, 7)))
     later = timezone.now() + wait
     PayoutItem.objects.filter(pk=item_id, stage=PayoutItem.Stage.CLAIMED).update(
@@ -284,7 +324,17 @@ def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None) ->
     return PayoutItem.objects.get(pk=item_id)
 
 
-def _record_paid(item_id: int, transfer: provider.ProviderTransfer) -> PayoutItem:
+def _tell_creator(item: PayoutItem, template: str, outbox: _Outbox | None, **context: Any) -> None:
+    """Inside the recording transaction: the creator's email, sent after commit."""
+    if not item.user.email:
+        return
+    email = email_queue(to=[item.user.email], template=template, publish=outbox is None, context={
+        "user": item.user, "amount": Money(item.amount, item.currency), "item": item, **context})
+    if outbox is not None:
+        transaction.on_commit(lambda: outbox.add(email.pk))
+
+
+def _record_paid(item_id: int, transfer: provider.ProviderTransfer, outbox: _Outbox | None = None) -> PayoutItem:
     with transaction.atomic():
         item = PayoutItem.objects.select_for_update().select_related("user").get(pk=item_id)
         if item.stage == PayoutItem.Stage.PAID:
@@ -304,14 +354,11 @@ def _record_paid(item_id: int, transfer: provider.ProviderTransfer) -> PayoutIte
                      legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),
                            Leg(platform_account(AccountKind.PAYOUTS_SENT, item.currency), item.amount)]))
         Withdrawal.objects.filter(pk=item.withdrawal_id).update(status=Withdrawal.Status.PAID)
-        if item.user.email:
-            email_queue(to=[item.user.email], template="payout_paid",
-                        context={"user": item.user, "amount": Money(item.amount, item.currency),
-                                 "item": item})
+        _tell_creator(item, "payout_paid", outbox)
     return item
 
 
-def _record_failed(item_id: int, code: str, message: str) -> PayoutItem:
+def _record_failed(item_id: int, code: str, message: str, outbox: _Outbox | None = None) -> PayoutItem:
     """A permanent refusal: the money goes back to available cash and the creator is told."""
     with transaction.atomic():
         item = PayoutItem.objects.select_for_update().select_related("withdrawal", "user").get(pk=item_id)
@@ -325,10 +372,7 @@ def _record_failed(item_id: int, code: str, message: str) -> PayoutItem:
                      legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),
                            Leg(account_for(item.user, AccountKind.AVAILABLE, item.currency), item.amount)]))
         Withdrawal.objects.filter(pk=item.withdrawal_id).update(status=Withdrawal.Status.FAILED)
-        if item.user.email:
-            email_queue(to=[item.user.email], template="payout_failed",
-                        context={"user": item.user, "amount": Money(item.amount, item.currency),
-                                 "item": item, "reason": message})
+        _tell_creator(item, "payout_failed", outbox, reason=message)
     return item
 
 

@@ -37,3 +37,50 @@ def test_email_is_not_sent_when_the_transaction_rolls_back():
 
     assert mail.outbox == []
     assert not OutboundEmail.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_sweeper_sends_an_email_whose_task_was_lost_once_and_only_when_due():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from creatornext.core.emails import SWEEP_AFTER, emails_send_due
+
+    # Given an email whose send task never ran (queued without a task, as after a crash)
+    email = email_queue(to=["cy@example.com"], template="test_message", context={"name": "Cy"}, publish=False)
+    assert mail.outbox == []
+
+    # Then the sweeper leaves it alone while its own task may still come
+    assert emails_send_due() == 0 and mail.outbox == []
+    # And sends it once it is overdue, exactly once however often it sweeps
+    later = timezone.now() + SWEEP_AFTER + timedelta(seconds=1)
+    assert emails_send_due(now=later) == 1
+    assert emails_send_due(now=later) == 0
+    assert [m.to for m in mail.outbox] == [["cy@example.com"]]
+    email.refresh_from_db()
+    assert email.status == OutboundEmail.Status.SENT
+
+
+@pytest.mark.django_db
+def test_a_failing_send_is_counted_and_given_up_after_the_last_attempt(monkeypatch):
+    from datetime import timedelta
+
+    from django.core.mail import EmailMultiAlternatives
+    from django.utils import timezone
+
+    from creatornext.core.emails import MAX_ATTEMPTS, SWEEP_AFTER, emails_send_due
+
+    email = email_queue(to=["di@example.com"], template="test_message", context={"name": "Di"}, publish=False)
+
+    def refuse(self, fail_silently=False):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(EmailMultiAlternatives, "send", refuse)  # the mail server, not our code
+    later = timezone.now() + SWEEP_AFTER + timedelta(seconds=1)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert emails_send_due(now=later) == 0
+        email.refresh_from_db()
+        assert email.attempts == attempt and "mail server down" in email.last_error
+    assert email.status == OutboundEmail.Status.FAILED
+    assert emails_send_due(now=later) == 0 and mail.outbox == []
