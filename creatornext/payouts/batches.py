@@ -35,13 +35,13 @@ from django import db
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
 from creatornext.core import config
 from creatornext.core.emails import email_queue
 from creatornext.ledger.models import AccountKind
-from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
+from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post_once
 from creatornext.money import Money
 from creatornext.payments import provider
 from creatornext.payouts import ratelimit
@@ -141,24 +141,30 @@ def _check_funds(batch: PayoutBatch) -> bool:
     return True
 
 
-def _due_items(batch_id: int, limit: int = 200) -> list[int]:
+def _due_items(batch_id: int, limit: int = 200, part: int = 0, parts: int = 1) -> list[int]:
     now = timezone.now()
-    return list(PayoutItem.objects.filter(batch_id=batch_id)
+    items = PayoutItem.objects.filter(batch_id=batch_id)
+    if parts > 1:  # this run's share: items by id modulo the number of parts
+        items = items.annotate(part=Mod("pk", parts)).filter(part=part)
+    return list(items
                 .filter(Q(stage=PayoutItem.Stage.QUEUED)
                         | Q(stage=PayoutItem.Stage.CLAIMED, claimed_until__lt=now))
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                 .order_by("pk").values_list("pk", flat=True)[:limit])
 
 
-def payout_batch_run(*, batch_id: int) -> PayoutBatch:
-    """Run (or resume) a batch: safe to run any number of times, concurrently too."""
+def payout_batch_run(*, batch_id: int, part: int = 0, parts: int = 1) -> PayoutBatch:
+    """Run (or resume) a batch: safe to run any number of times, concurrently too. With ``parts``
+    > 1 this run pays only its share (item id modulo ``parts`` = ``part``), so that several worker
+    processes pay one batch together (the task splits it: ``payouts.run_parts``); whichever part
+    ends last marks the batch done, and the sweeper's whole-batch run covers a part that never ran."""
     batch = PayoutBatch.objects.get(pk=batch_id)
     if batch.stage == PayoutBatch.Stage.DONE:
         return batch
     PayoutBatch.objects.filter(pk=batch_id).update(last_run_at=timezone.now())
     if batch.stage != PayoutBatch.Stage.PAYING and not _check_funds(batch):
         return PayoutBatch.objects.get(pk=batch_id)
-    _pay_due(batch_id, RunSettings.now())
+    _pay_due(batch_id, RunSettings.now(), part, parts)
     return _finish_if_complete(batch_id)
 
 
@@ -201,8 +207,8 @@ class _DueFeed:
     """The batch's due items, handed out one at a time, fetched 200 at a time as they run out
     (each item at most once per run: one that waits for a retry is the sweeper's)."""
 
-    def __init__(self, batch_id: int) -> None:
-        self.batch_id = batch_id
+    def __init__(self, batch_id: int, part: int = 0, parts: int = 1) -> None:
+        self.batch_id, self.part, self.parts = batch_id, part, parts
         self.seen: set[int] = set()
         self.buffer: list[int] = []
         self.lock = threading.Lock()
@@ -210,18 +216,19 @@ class _DueFeed:
     def next(self) -> int | None:
         with self.lock:
             if not self.buffer:
-                self.buffer = [pk for pk in _due_items(self.batch_id) if pk not in self.seen]
+                self.buffer = [pk for pk in _due_items(self.batch_id, part=self.part, parts=self.parts)
+                               if pk not in self.seen]
                 self.seen.update(self.buffer)
             return self.buffer.pop(0) if self.buffer else None
 
 
-def _pay_due(batch_id: int, run_settings: RunSettings) -> None:
+def _pay_due(batch_id: int, run_settings: RunSettings, part: int = 0, parts: int = 1) -> None:
     """Pay the due items ``width`` at a time. Each item is mostly waiting (for the provider, the
     token bucket, the database), so threads overlap those waits, and every thread takes the next
     item as soon as it is free (no thread waits for a slow neighbour); the claim makes every item
     one thread's alone, and the shared bucket keeps the provider's rate. Inside a transaction (the
     tests' own) other connections could not see its rows, so items are paid one by one there."""
-    feed, outbox = _DueFeed(batch_id), _Outbox()
+    feed, outbox = _DueFeed(batch_id, part, parts), _Outbox()
     try:
         if run_settings.width <= 1 or transaction.get_connection().in_atomic_block:
             while (pk := feed.next()) is not None:
@@ -349,10 +356,11 @@ def _record_paid(item_id: int, transfer: provider.ProviderTransfer, outbox: _Out
         item.claimed_until = item.next_attempt_at = None
         item.last_error = ""
         item.save(update_fields=["stage", "transfer_id", "paid_at", "claimed_until", "next_attempt_at", "last_error"])
-        post(Posting(key=f"payout-item:{item.pk}:paid", kind="payout", ref=f"payout-item:{item.pk}",
+        post_once(Posting(key=f"payout-item:{item.pk}:paid", kind="payout", ref=f"payout-item:{item.pk}",
                      memo="Payout sent", metadata={"transfer": transfer.id, "withdrawal": item.withdrawal_id},
                      legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),
-                           Leg(platform_account(AccountKind.PAYOUTS_SENT, item.currency), item.amount)]))
+                           Leg(platform_account(AccountKind.PAYOUTS_SENT, item.currency), item.amount)]),
+                  savepoint=False)  # any failure leaves this atomic block, which rolls back
         Withdrawal.objects.filter(pk=item.withdrawal_id).update(status=Withdrawal.Status.PAID)
         _tell_creator(item, "payout_paid", outbox)
     return item
@@ -367,10 +375,11 @@ def _record_failed(item_id: int, code: str, message: str, outbox: _Outbox | None
         item.stage, item.failure_code, item.last_error = PayoutItem.Stage.FAILED, code[:100], message[:2000]
         item.claimed_until = item.next_attempt_at = None
         item.save()
-        post(Posting(key=f"payout-item:{item.pk}:failed", kind="payout_failed", ref=f"payout-item:{item.pk}",
+        post_once(Posting(key=f"payout-item:{item.pk}:failed", kind="payout_failed", ref=f"payout-item:{item.pk}",
                      memo="Payout failed: returned to available", metadata={"code": code},
                      legs=[Leg(account_for(item.user, AccountKind.IN_PAYOUT, item.currency), -item.amount),
-                           Leg(account_for(item.user, AccountKind.AVAILABLE, item.currency), item.amount)]))
+                           Leg(account_for(item.user, AccountKind.AVAILABLE, item.currency), item.amount)]),
+                  savepoint=False)
         Withdrawal.objects.filter(pk=item.withdrawal_id).update(status=Withdrawal.Status.FAILED)
         _tell_creator(item, "payout_failed", outbox, reason=message)
     return item

@@ -31,3 +31,7 @@ PARALLEL_CALLS = config.register(
     "payouts.parallel_calls", 16,
     "Payout items a batch run pays at once (threads in the worker: they overlap provider and database "
     "waits; the shared rate above still bounds the calls).", minimum=1, maximum=64)
+RUN_PARTS = config.register(
+    "payouts.run_parts", 2,
+    "Worker processes one payout batch is split across (each pays the items whose id modulo this is "
+    "its part, with the threads above). Match the worker's --concurrency.", minimum=1, maximum=16)

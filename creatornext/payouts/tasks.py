@@ -3,12 +3,22 @@
 
 from celery import shared_task
 
+from creatornext.core import config
 from creatornext.payouts import batches, reconciliation, services
+from creatornext.payouts.config import RUN_PARTS
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def payout_batch_run(batch_id: int) -> str:
-    return batches.payout_batch_run(batch_id=batch_id).stage
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def payout_batch_run(self, batch_id: int, part: int = 0, parts: int | None = None) -> str:
+    """Run a batch; the first call splits it into ``payouts.run_parts`` parts, one task each on
+    the queue this one came from, so that every worker process pays its share (one process's
+    threads are bound by its GIL)."""
+    if parts is None:
+        parts = config.get(RUN_PARTS)
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        for other in range(1, parts):
+            payout_batch_run.apply_async((batch_id,), {"part": other, "parts": parts}, queue=queue)
+    return batches.payout_batch_run(batch_id=batch_id, part=part, parts=parts).stage
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

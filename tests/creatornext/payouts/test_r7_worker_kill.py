@@ -88,7 +88,7 @@ def chaos_run(seed: int) -> dict:
     rng = random.Random(seed)
     batch, total = _setup_batch(rng)
     queue = f"r7-{uuid.uuid4().hex[:8]}"
-    sender = Celery("r7-sender", broker=settings.REDIS_URL)
+    sender = Celery("r7-sender", broker=settings.REDIS_URL, set_as_current=False)  # the app stays ours
     send = lambda name, *args: sender.send_task(f"creatornext.payouts.tasks.{name}",  # noqa: E731
                                                  args=list(args), queue=queue)
     pause_nth = rng.randrange(10, ITEMS - 20)
