@@ -51,6 +51,14 @@ def email_queue(*, to: Sequence[str], template: str, context: Mapping[str, Any],
     return email
 
 
+def _message(email: OutboundEmail, connection=None) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(subject=email.subject, body=email.body_text,
+                                     from_email=settings.DEFAULT_FROM_EMAIL, to=email.to, connection=connection)
+    if email.body_html:
+        message.attach_alternative(email.body_html, "text/html")
+    return message
+
+
 def email_send(*, email_id: int) -> OutboundEmail:
     """Send one queued email. Safe to run twice: a sent email is not sent again."""
     with transaction.atomic():
@@ -58,15 +66,7 @@ def email_send(*, email_id: int) -> OutboundEmail:
         if email.status == OutboundEmail.Status.SENT:
             return email
         email.attempts += 1
-        message = EmailMultiAlternatives(
-            subject=email.subject,
-            body=email.body_text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=email.to,
-        )
-        if email.body_html:
-            message.attach_alternative(email.body_html, "text/html")
-        message.send()
+        _message(email).send()
         email.status = OutboundEmail.Status.SENT
         email.sent_at = timezone.now()
         email.last_error = ""
@@ -81,8 +81,18 @@ def email_failed(*, email_id: int, error: str) -> None:
 
 
 def emails_send(email_ids: Iterable[int]) -> int:
-    """Send each of these emails that is still queued; a failure is counted on its row and left
-    for the sweeper (after ``MAX_ATTEMPTS`` it is marked failed). Returns how many were sent."""
+    """Send these emails (those still queued): together over one mail connection, or, if that
+    fails, one by one, where a failure is counted on its row and left for the sweeper (after
+    ``MAX_ATTEMPTS`` it is marked failed). Returns how many were sent.
+
+    Together: the rows are locked (SKIP LOCKED: one a single-email task holds is that task's) and
+    marked sent in the transaction that sends them. A crash after the mail server took them and
+    before the commit sends them again, as it would a single email: email is at-least-once."""
+    email_ids = list(email_ids)
+    try:
+        return _send_together(email_ids)
+    except Exception as exc:  # one bad message or a mail-server hiccup: find which, one by one
+        log.warning("Sending %d emails together failed (%r); sending them one by one", len(email_ids), exc)
     sent = 0
     for email_id in email_ids:
         try:
@@ -96,6 +106,21 @@ def emails_send(email_ids: Iterable[int]) -> int:
             continue
         sent += email.status == OutboundEmail.Status.SENT
     return sent
+
+
+def _send_together(email_ids: list[int]) -> int:
+    from django.core.mail import get_connection
+
+    with transaction.atomic():
+        emails = list(OutboundEmail.objects.select_for_update(skip_locked=True)
+                      .filter(pk__in=email_ids, status=OutboundEmail.Status.QUEUED))
+        if not emails:
+            return 0
+        with get_connection() as connection:
+            connection.send_messages([_message(e, connection) for e in emails])
+        OutboundEmail.objects.filter(pk__in=[e.pk for e in emails]).update(
+            status=OutboundEmail.Status.SENT, sent_at=timezone.now(), last_error="", attempts=F("attempts") + 1)
+    return len(emails)
 
 
 def emails_send_due(*, now=None, limit: int = 500) -> int:

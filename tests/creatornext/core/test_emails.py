@@ -66,17 +66,17 @@ def test_the_sweeper_sends_an_email_whose_task_was_lost_once_and_only_when_due()
 def test_a_failing_send_is_counted_and_given_up_after_the_last_attempt(monkeypatch):
     from datetime import timedelta
 
-    from django.core.mail import EmailMultiAlternatives
+    from django.core.mail.backends.locmem import EmailBackend
     from django.utils import timezone
 
     from creatornext.core.emails import MAX_ATTEMPTS, SWEEP_AFTER, emails_send_due
 
     email = email_queue(to=["di@example.com"], template="test_message", context={"name": "Di"}, publish=False)
 
-    def refuse(self, fail_silently=False):
+    def refuse(self, messages):
         raise ConnectionRefusedError("mail server down")
 
-    monkeypatch.setattr(EmailMultiAlternatives, "send", refuse)  # the mail server, not our code
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)  # the mail server, not our code
     later = timezone.now() + SWEEP_AFTER + timedelta(seconds=1)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         assert emails_send_due(now=later) == 0
@@ -84,3 +84,16 @@ def test_a_failing_send_is_counted_and_given_up_after_the_last_attempt(monkeypat
         assert email.attempts == attempt and "mail server down" in email.last_error
     assert email.status == OutboundEmail.Status.FAILED
     assert emails_send_due(now=later) == 0 and mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_chunk_is_sent_together_once_and_skips_what_was_already_sent():
+    from creatornext.core.emails import emails_send
+
+    emails = [email_queue(to=[f"e{n}@example.com"], template="test_message", context={"name": f"E{n}"},
+                          publish=False) for n in range(3)]
+    email_send(email_id=emails[0].pk)  # its own task got there first
+    assert emails_send([e.pk for e in emails]) == 2
+    assert emails_send([e.pk for e in emails]) == 0
+    assert sorted(m.to[0] for m in mail.outbox) == ["e0@example.com", "e1@example.com", "e2@example.com"]
+    assert set(OutboundEmail.objects.values_list("status", "attempts")) == {("sent", 1)}
