@@ -1,5 +1,6 @@
 """R3, full flow: a hypothesis state machine over the product's own services — buy coins, tip, send
-gifts, redeem diamonds, refund, dispute (opened, won, lost), release holds, withdraw, pay out.
+gifts, redeem diamonds, refund, dispute (opened, won, lost), release holds, withdraw, pay out, and
+escrow: fund a collaboration, then release it (submit + approve) or refund it (cancel).
 
 After every step: every cached balance equals the sum of its entries, every transaction sums to
 zero per asset (ledger_check, which also checks the balance rules), and the ledger as a whole
@@ -10,8 +11,8 @@ Payments go through the fake provider (localstripe), payouts through the Connect
 dispute is applied the way its webhook is (payments.services.apply_dispute).
 
 ``make test`` runs a short profile (a few seconds per example); ``make test-full`` (slow) a longer one.
-Extension point: escrow (marketplace/escrow.py, being built) — add its fund/release/refund steps as
-``@rule``s next to the others, with its PurposeHandlers' payments in ``self.payments``.
+Escrow steps go through the API (tests/marketplace/collab_helpers.py), which calls
+marketplace/escrow.py; their payments join ``self.payments``, so refunds and disputes hit them too.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ from creatornext.payouts import batches
 from creatornext.payouts import services as payouts
 from gifts import services as gifts
 from gifts.models import CoinPack, Gift, Video
+from marketplace.models import Collaboration
 from tests.eligibility.helpers import enroll, make_creator
+from tests.marketplace.collab_helpers import accepted_collaboration, fund, submit
+from tests.marketplace.collab_helpers import post as api_post
+from tests.marketplace.helpers import brand_member, listed_creator
 from tests.support import connect
 from tests.support.ledger import give_available_cash, give_coins, give_diamonds
 from tests.support.world import make_user
@@ -111,6 +116,9 @@ class MoneyFlows(RuleBasedStateMachine):
         self.videos = [Video.objects.create(creator=c, kind="original", title="v") for c in self.creators]
         self.packs = list(CoinPack.objects.order_by("coins").values_list("pk", flat=True)[:3])
         self.gifts = list(Gift.objects.filter(active=True).order_by("coins").values_list("pk", flat=True)[:4])
+        self.buyer, self.brand = brand_member(f"buyer{n}")
+        self.listed = listed_creator(f"listed{n}.x")
+        self.collabs: list[int] = []  # funded (or tried): release or refund picks among them
         self.payments: list[int] = []  # succeeded or not: refunds and disputes pick among them
         self.days = 0  # how far "now" has moved for hold releases
         # Something to spend from the first step on (postings as the product makes them; the
@@ -203,6 +211,30 @@ class MoneyFlows(RuleBasedStateMachine):
             event("payouts.withdrawal_create: done")
         except REFUSALS as exc:
             event(f"payouts.withdrawal_create refused: {type(exc).__name__}")
+
+    @rule(fee=st.integers(1_000, 60_000))
+    def escrow_fund(self, fee):
+        collaboration_id = accepted_collaboration(self.buyer, self.brand, self.listed, fee=fee)
+        response = fund(self.buyer, collaboration_id)
+        event(f"escrow_fund: {response.status_code} {response.json().get('state', '')}")
+        self.collabs.append(collaboration_id)
+        payment_id = Collaboration.objects.get(pk=collaboration_id).payment_id
+        if payment_id:
+            self.payments.append(payment_id)
+
+    @rule(pick=st.integers(0, 10_000), release=st.booleans())
+    def escrow_settle(self, pick, release):
+        """Release (the creator submits, the brand approves) or refund (the brand cancels)."""
+        if not self.collabs:
+            return
+        collaboration_id = self.collabs[pick % len(self.collabs)]
+        if release:
+            submit(self.listed, collaboration_id)
+            response = api_post(self.buyer, f"collaborations/{collaboration_id}/approve/")
+        else:
+            response = api_post(self.buyer, f"collaborations/{collaboration_id}/cancel/", {"reason": "stateful"})
+        assert response.status_code < 500, response.content
+        event(f"escrow_{'release' if release else 'refund'}: {response.status_code}")
 
     @rule()
     def pay_out(self):
