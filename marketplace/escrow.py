@@ -107,7 +107,15 @@ def _tell_other(collaboration: Collaboration, actor: User | None, subject: str, 
 
 
 def _locked(collaboration: Collaboration | int) -> Collaboration:
+    """The collaboration, locked for a workflow step. Its payment's row is locked first: the
+    payments boundary runs our handlers (funded, refunded, disputed) with the payment locked and
+    then changes the collaboration, so this is the one order both sides take. The other order let
+    a cancel (collaboration, then refund → payment) and a dispute webhook (payment, then
+    collaboration) deadlock, and PostgreSQL would abort one of them."""
     pk = collaboration if isinstance(collaboration, int) else collaboration.pk
+    payment_id = Collaboration.objects.filter(pk=pk).values_list("payment_id", flat=True).first()
+    if payment_id is not None:
+        list(Payment.objects.select_for_update().filter(pk=payment_id).values_list("pk", flat=True))
     return (Collaboration.objects.select_for_update(of=("self",))
             .select_related("brand", "creator__user", "campaign", "payment").get(pk=pk))
 

@@ -389,6 +389,32 @@ def test_concurrent_approvals_release_once_and_submit_races_cancel(fake_stripe):
     assert held(raced) == (FEE if final == "submitted" else 0)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_racing_the_dispute_webhook_neither_deadlocks_nor_loses_money(fake_stripe):
+    """The brand cancels (collaboration, then its payment) while the provider's dispute arrives
+    (payment, then collaboration): both take the payment row first, so neither is aborted."""
+    from creatornext.payments import services as payments
+    from tests.support.concurrency import run_together
+
+    seed_defaults()
+    buyer, brand = brand_member("buyer")
+    creator = listed_creator("ana.cooks")
+    for _ in range(6):
+        collab_id = funded_collaboration(buyer, brand, creator)
+        payment_id = Collaboration.objects.get(pk=collab_id).payment_id
+
+        def act(i, collab_id=collab_id, payment_id=payment_id):
+            if i == 0:
+                return post(buyer, f"collaborations/{collab_id}/cancel/", key=f"c{collab_id}").status_code
+            payments.apply_dispute(payment_id=payment_id, dispute_id=f"dp_{payment_id}", closed_status=None,
+                                   source="race")
+            return "disputed"
+
+        (cancel_status,) = [r for r in run_together(2, act) if r != "disputed"]
+        assert cancel_status in (200, 409), cancel_status  # refunded first, or already disputed
+        assert state(collab_id) in ("refunded", "disputed")
+
+
 def test_reconciliation_checks_escrow_payments_and_refunds_against_the_ledger(parties):
     from creatornext.payouts import reconciliation
     from creatornext.payouts.models import Mismatch
