@@ -231,8 +231,11 @@ def _pay_due(batch_id: int, run_settings: RunSettings, part: int = 0, parts: int
     feed, outbox = _DueFeed(batch_id, part, parts), _Outbox()
     try:
         if run_settings.width <= 1 or transaction.get_connection().in_atomic_block:
+            # Inside a caller's transaction the emails' commit hooks fire only when it commits,
+            # after this run: there each email keeps its own send task.
+            inside = transaction.get_connection().in_atomic_block
             while (pk := feed.next()) is not None:
-                payout_item_pay(item_id=pk, run_settings=run_settings, outbox=outbox)
+                payout_item_pay(item_id=pk, run_settings=run_settings, outbox=None if inside else outbox)
             return
         errors: list[BaseException] = []
 
