@@ -110,18 +110,22 @@ def campaign_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     collabs = {c.invitation_id: c for c in campaign.collaborations.all()}
     return render(request, "marketplace/campaign.html", {
         "campaign": campaign, "budget": Money(campaign.budget, campaign.currency),
-        "rows": [{"invitation": i, "fee": Money(i.fee, i.currency),
-                  "counter": None if i.counter_fee is None else Money(i.counter_fee, i.currency),
-                  "collaboration": collabs.get(i.pk)} for i in invitations],
+        "rows": [{"invitation": i, **_prices(i), "collaboration": collabs.get(i.pk)} for i in invitations],
         "report": campaigns.campaign_report(campaign)})
 
 
 # --- invitations (creators and brands) ---------------------------------------------------------
+def _prices(invitation: Invitation) -> dict[str, Money | None]:
+    """The offer and the counter-offer (None if none) as Money, for the templates."""
+    counter = invitation.counter_fee
+    return {"fee": Money(invitation.fee, invitation.currency),
+            "counter": None if counter is None else Money(counter, invitation.currency)}
+
+
 @login_required
 def invitations_page(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    rows = [{"invitation": i, "fee": Money(i.fee, i.currency), "mine": i.creator.user_id == user.pk,
-             "counter": None if i.counter_fee is None else Money(i.counter_fee, i.currency)}
+    rows = [{"invitation": i, **_prices(i), "mine": i.creator.user_id == user.pk}
             for i in campaigns.invitations_of(user).order_by("-pk")[:200]]
     return render(request, "marketplace/invitations.html", {"rows": rows})
 
@@ -155,8 +159,7 @@ def invitation_page(request: HttpRequest, invitation_id: int) -> HttpResponse:
     collaboration = getattr(invitation, "collaboration", None) if invitation.state == Invitation.State.ACCEPTED \
         else None
     return render(request, "marketplace/invitation.html", {
-        "invitation": invitation, "is_creator": is_creator, "fee": Money(invitation.fee, invitation.currency),
-        "counter": None if invitation.counter_fee is None else Money(invitation.counter_fee, invitation.currency),
+        "invitation": invitation, "is_creator": is_creator, **_prices(invitation),
         "open": invitation.state in ("pending", "countered") and invitation.expires_at > timezone.now(),
         "collaboration": collaboration})
 

@@ -18,7 +18,7 @@ from creatornext.core.api import DomainError, LimitExceeded
 from creatornext.core.approvals import second_approval
 from creatornext.money import Money
 from creatornext.payments import services as payments
-from creatornext.payments.models import Payment, PaymentStatus
+from creatornext.payments.models import PaymentStatus
 from eligibility.services import require_enrolled
 from tips import config as tip_config
 from tips.models import Tip
@@ -110,11 +110,8 @@ def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> bool:
     try:
         with transaction.atomic():
             # The payment row is the subject's lock: two members confirming at once queue here.
-            payment = Payment.objects.select_for_update().get(pk=tip.payment.pk)
-            if payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.DISPUTED):
-                raise RefundNotPossible(f"A {payment.status} payment cannot be refunded.")
-            if second_approval(action="tip.refund", subject=f"tip:{tip.pk}",
-                               amount=Money(payment.amount - payment.refunded_amount, payment.currency),
+            payment, left = payments.refundable(tip.payment)
+            if second_approval(action="tip.refund", subject=f"tip:{tip.pk}", amount=Money(left, payment.currency),
                                actor=actor, reason=reason) is not None:
                 done = False
             else:
@@ -126,8 +123,6 @@ def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> bool:
         raise RefundNotPossible(str(exc)) from exc
     tip.payment.refresh_from_db()
     return done
-
-
 
 
 def tips_daily_digest(*, day) -> int:

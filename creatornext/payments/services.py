@@ -180,6 +180,17 @@ class RefundRefused(Exception):
     pass
 
 
+def refundable(payment: Payment) -> tuple[Payment, int]:
+    """Lock the payment and say how much of it may still be refunded (pending refunds counted);
+    RefundRefused if nothing may. The one place for that rule: callers that decide before they
+    refund (the two-person rule) ask here, inside the transaction that then refunds."""
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    if locked.status not in (S.SUCCEEDED, S.DISPUTED) or locked.refunded_amount >= locked.amount:
+        raise RefundRefused(f"A {locked.status} payment cannot be refunded.")
+    return locked, locked.amount - locked.refunded_amount - sum(
+        r.amount for r in locked.refunds.filter(status=Refund.Status.PENDING))
+
+
 def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
                    amount: int | None = None) -> Refund:
     """Refund (by default all that is left of) a succeeded payment through the provider.
@@ -187,11 +198,7 @@ def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
     The refund row is committed before the provider call (its id is the provider idempotency
     key); the ledger effect comes from the same ``apply_refunded`` path as the webhook."""
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        if locked.status not in (S.SUCCEEDED, S.DISPUTED) or locked.refunded_amount >= locked.amount:
-            raise RefundRefused(f"A {locked.status} payment cannot be refunded.")
-        left = locked.amount - locked.refunded_amount - sum(
-            r.amount for r in locked.refunds.filter(status=Refund.Status.PENDING))
+        locked, left = refundable(payment)
         amount = left if amount is None else amount
         if not 0 < amount <= left:
             raise RefundRefused(f"Refund must be between 1 and {left} (minor units).")
