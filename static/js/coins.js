@@ -12,13 +12,8 @@
     const button = document.getElementById("coins-submit");
     button.disabled = true;
     try {
-      let method;
-      try {
-        method = await pay.paymentMethodId();
-      } catch (err) {
-        show("card-error", (err && err.message) || "Check the card details.");
-        return;
-      }
+      const method = await pay.cardMethod();
+      if (!method) return;
       const pack = parseInt(form.querySelector("input[name=pack]:checked").value, 10);
       const result = await pay.post("/api/v1/coin-purchases/", { pack: pack, payment_method: method });
       if (result.status !== 201) {

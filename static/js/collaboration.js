@@ -14,13 +14,8 @@
     const button = document.getElementById("fund-submit");
     button.disabled = true;
     try {
-      let method;
-      try {
-        method = await pay.paymentMethodId();
-      } catch (err) {
-        show("card-error", (err && err.message) || "Check the card details.");
-        return;
-      }
+      const method = await pay.cardMethod();
+      if (!method) return;
       const result = await pay.post(base + "fund/", { payment_method: method });
       if (result.status !== 200) {
         show("form-error", (result.data.error && result.data.error.message) || "The payment failed.");

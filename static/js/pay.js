@@ -1,4 +1,4 @@
-// Shared by every page that takes a card (tips, coins): card details go to Stripe (or the local
+// Shared by every page that takes a card (tips, coins, escrow funding): card details go to Stripe (or the local
 // fake in test mode), never to us; our API gets the payment method id with an Idempotency-Key,
 // so a double click or a retry after a network error never charges twice.
 window.CreatorNextPay = (function () {
@@ -39,6 +39,17 @@ window.CreatorNextPay = (function () {
       return token.card.id;
     }
 
+    // The payment method id, or null after showing why the card was refused beside the card field
+    // (#card-error): every payment form starts with this.
+    async function cardMethod() {
+      try {
+        return await paymentMethodId();
+      } catch (err) {
+        show("card-error", (err && err.message) || "Check the card details.");
+        return null;
+      }
+    }
+
     async function post(path, body) {
       const response = await fetch(path, {
         method: "POST",
@@ -59,7 +70,7 @@ window.CreatorNextPay = (function () {
       return { error: auth.error, data: refreshed.status === 200 ? refreshed.data : null };
     }
 
-    return { paymentMethodId: paymentMethodId, post: post, authenticate: authenticate,
+    return { paymentMethodId: paymentMethodId, cardMethod: cardMethod, post: post, authenticate: authenticate,
              renewKey: function () { key = newKey(); } };
   }
 

@@ -41,13 +41,8 @@
     button.disabled = true;
     button.textContent = "Sending…";
     try {
-      let method;
-      try {
-        method = await pay.paymentMethodId();
-      } catch (err) {
-        show("card-error", (err && err.message) || "Check the card details.");
-        return;
-      }
+      const method = await pay.cardMethod();
+      if (!method) return;
       const result = await pay.post("/api/v1/tips/", {
         creator: form.dataset.creator,
         amount: { amount: cents, currency: "USD" },
