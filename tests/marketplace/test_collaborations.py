@@ -260,7 +260,7 @@ def test_escalation_then_staff_release_or_refund_by_a_confirmed_admin_action(par
     assert AuditEvent.objects.filter(action="collaboration.staff_released", actor=staff, reason="Delivered").exists()
 
 
-def test_a_large_staff_decision_waits_for_a_second_staff_member(parties, client):
+def test_a_large_staff_decision_waits_for_a_second_staff_member(parties, client, nothing_changed):
     """PRODUCT §7: a refund (or release) above ``staff.second_approval_above`` needs two staff."""
     buyer, brand, creator = parties
     first, second = make_user("ana", staff=True), make_user("bo", staff=True)
@@ -281,11 +281,13 @@ def test_a_large_staff_decision_waits_for_a_second_staff_member(parties, client)
     client.post(url, refund)
     assert state(collab_id) == "escalated" and held(collab_id) == FEE  # asked, nothing moved
     assert "refund asked" in client.get(url).content.decode()
-    client.post(url, refund)  # the same member again: still only asked
+    with nothing_changed():  # the same member again: refused, still only asked
+        client.post(url, refund)
     assert state(collab_id) == "escalated" and held(collab_id) == FEE
 
     client.force_login(second)
-    client.post(url, {**refund, "action": "release"})  # a different decision is refused
+    with nothing_changed():  # a different decision is refused
+        client.post(url, {**refund, "action": "release"})
     assert state(collab_id) == "escalated" and held(collab_id) == FEE
     client.post(url, refund)
     assert state(collab_id) == "refunded" and held(collab_id) == 0 and pending(creator.user) == 0
