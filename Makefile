@@ -11,7 +11,7 @@ TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/cre
 TEST_REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-full lint bench chromium clean
+.PHONY: help install run test test-full lint bench chromium compose-tool clean
 
 help:
 	@echo "make run        start web + Celery worker + beat (embedded default: SQLite, no Redis)"
@@ -29,16 +29,26 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Debian packages the suite and the linters need, installed with apt-get when we are root.
+# $(1): the command to look for, $(2): the Debian package, $(3): what needs it.
+define debian_tool
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's $(2) for $(3)..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null) \
+	      || { echo "ERROR: could not install $(2) with apt-get."; exit 1; }; \
+	  else \
+	    echo "ERROR: $(3) needs Debian's $(2): sudo apt-get install $(2)"; exit 1; \
+	  fi; }
+endef
+
 # Debian's chromium for the browser suite (Playwright never downloads its own browser here).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Debian's chromium for the browser tests..."; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || { echo "ERROR: could not install chromium with apt-get."; exit 1; }; \
-	  else \
-	    echo "ERROR: the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
-	  fi; }
+	$(call debian_tool,chromium,chromium,the browser suite)
+
+# docker-compose v1 validates docker-compose.yml without a Docker engine (none runs here).
+compose-tool:
+	$(call debian_tool,docker-compose,docker-compose,the docker-compose.yml check in make lint)
 
 run: install
 	@mkdir -p "$${CREATORNEXT_VAR_DIR:-var}"
@@ -56,7 +66,7 @@ test-full: install chromium
 	CREATORNEXT_DEV=true DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install compose-tool
 	$(BIN)/ruff check .
 	$(BIN)/mypy creatornext eligibility tips gifts marketplace
 	CREATORNEXT_DEV=true $(BIN)/python manage.py makemigrations --check --dry-run
@@ -68,8 +78,7 @@ lint: install
 	@if $(BIN)/python -c "import django, urllib.request; urllib.request.urlopen('https://pypi.org/pypi/django/' + django.get_version() + '/json', timeout=15)" 2>/dev/null; \
 	  then $(BIN)/pip-audit --strict --skip-editable --progress-spinner off; \
 	  else echo "pip-audit: NOT RUN - pypi.org's per-version vulnerability data is unreachable from here; dependencies NOT audited (run make lint with access to pypi.org)"; fi
-	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
-	  else echo "docker-compose not installed: docker-compose.yml not validated (apt-get install docker-compose)"; fi
+	docker-compose config -q && echo "docker-compose.yml: valid"
 
 # Benchmarks (bench/README.md): every workload, or WORKLOAD=name; BENCH_ARGS passes options
 # (e.g. BENCH_ARGS="--reps 5"). Results are appended to docs/benchmarks.md.
