@@ -105,6 +105,19 @@ def test_records_are_kept_24_hours_then_cleaned_up(alice, settings):
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
+def test_beat_runs_the_cleanup_every_hour(alice, settings):
+    from creatornext.celery import app as celery_app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["idempotency-cleanup"]
+    assert entry["schedule"] == 3600.0
+    post(api_client(alice), {"note": "x"}, key="old")
+    IdempotencyRecord.objects.update(
+        created_at=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS, minutes=1))
+    celery_app.loader.import_default_modules()  # what a worker imports at start
+    assert celery_app.tasks[entry["task"]].apply().get() == 1  # the task beat sends, run here
+    assert not IdempotencyRecord.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_requests_with_one_key_make_one_effect_and_identical_responses():
     user = make_user("carol")
