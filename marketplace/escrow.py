@@ -221,15 +221,18 @@ def on_refunded(payment: Payment, amount: int) -> None:
 def on_dispute_created(payment: Payment) -> None:
     collaboration = _of(payment)
     a = _accounts(payment.currency)
-    out = payment.amount - payment.refunded_amount + config.get(DISPUTE_FEE)
+    disputed = payment.amount - payment.refunded_amount
+    out = disputed + config.get(DISPUTE_FEE)
     from_escrow = max(0, min(out, escrow_held(collaboration)))
     legs = [Leg(a[AccountKind.PROVIDER_INFLOW], out)]
     if from_escrow:
         legs.append(Leg(a[AccountKind.ESCROW], -from_escrow))
     if out - from_escrow:
         legs.append(Leg(a[AccountKind.LOSSES], -(out - from_escrow)))
+    # What was disputed is kept: a refund while the dispute is open must not change what winning
+    # it brings back.
     _, created = post_once(Posting(key=f"{collaboration.ref}:dispute", kind="escrow_dispute", legs=legs,
-                                   ref=collaboration.ref, metadata={"payment": payment.pk,
+                                   ref=collaboration.ref, metadata={"payment": payment.pk, "disputed": disputed,
                                                                     "from_escrow": from_escrow}))
     if created and collaboration.state in (*HELD, C.PENDING_FUNDING):
         _move(collaboration, C.DISPUTED, actor=None, action="collaboration.disputed", closed_at=timezone.now())
@@ -247,12 +250,12 @@ def on_dispute_closed(payment: Payment, won: bool) -> None:
     if took is None:
         return
     from_escrow = int(took.metadata.get("from_escrow", 0))
-    disputed = payment.amount - payment.refunded_amount
-    legs = [Leg(a[AccountKind.PROVIDER_INFLOW], -disputed)]
-    if from_escrow:
-        legs.append(Leg(a[AccountKind.ESCROW], from_escrow))
-    if disputed - from_escrow:
-        legs.append(Leg(a[AccountKind.LOSSES], disputed - from_escrow))
+    disputed = int(took.metadata.get("disputed", payment.amount - payment.refunded_amount))
+    legs = [leg for leg in (Leg(a[AccountKind.PROVIDER_INFLOW], -disputed),
+                            Leg(a[AccountKind.ESCROW], from_escrow),
+                            Leg(a[AccountKind.LOSSES], disputed - from_escrow)) if leg.amount]
+    if len(legs) < 2:  # nothing was disputed and escrow paid nothing (a fully refunded payment)
+        return
     post_once(Posting(key=f"{collaboration.ref}:dispute_won", kind="escrow_dispute_won", legs=legs,
                       ref=collaboration.ref, metadata={"payment": payment.pk, "to_escrow": from_escrow}))
 

@@ -71,7 +71,8 @@ def _post_platform_only(*, key: str, kind: str, tip, legs: list[Leg], metadata: 
         post(Posting(key=key, kind=kind, legs=legs, ref=f"tip:{tip.pk}", metadata=metadata))
 
 
-def _take_back(payment: Payment, *, amount: int, key: str, kind: str, provider_fee: int = 0) -> None:
+def _take_back(payment: Payment, *, amount: int, key: str, kind: str, provider_fee: int = 0,
+               metadata: dict | None = None) -> None:
     """Money leaves to the provider: ``amount`` back to the payer plus ``provider_fee``. The creator
     returns what is left of their net; the platform's loss account covers the rest."""
     tip = _tip(payment)
@@ -80,7 +81,7 @@ def _take_back(payment: Payment, *, amount: int, key: str, kind: str, provider_f
     out = amount + provider_fee
     creator_part = max(0, min(amount, net - _returned_so_far(tip)))
     sink = [Leg(inflow, out)] + ([Leg(losses, -(out - creator_part))] if out != creator_part else [])
-    metadata = {"creator_returned": creator_part}
+    metadata = {**(metadata or {}), "creator_returned": creator_part}
     if creator_part == 0:
         _post_platform_only(key=key, kind=kind, tip=tip, legs=sink, metadata=metadata)
         return
@@ -97,9 +98,11 @@ def on_refunded(payment: Payment, amount: int) -> None:
 
 def on_dispute_created(payment: Payment) -> None:
     # The provider takes back the disputed gross (what is not refunded yet) plus its dispute fee.
-    _take_back(payment, amount=payment.amount - payment.refunded_amount,
-               key=f"tip:{_tip(payment).pk}:dispute", kind="tip_dispute",
-               provider_fee=config.get(DISPUTE_FEE))
+    # What was disputed is kept: a refund while the dispute is open must not change what winning
+    # it brings back.
+    disputed = payment.amount - payment.refunded_amount
+    _take_back(payment, amount=disputed, key=f"tip:{_tip(payment).pk}:dispute", kind="tip_dispute",
+               provider_fee=config.get(DISPUTE_FEE), metadata={"disputed": disputed})
 
 
 def on_dispute_closed(payment: Payment, won: bool) -> None:
@@ -112,7 +115,7 @@ def on_dispute_closed(payment: Payment, won: bool) -> None:
     if dispute_txn is None:
         return
     took = dispute_txn.metadata.get("creator_returned", 0)
-    disputed = payment.amount - payment.refunded_amount
+    disputed = dispute_txn.metadata.get("disputed", payment.amount - payment.refunded_amount)
     legs = [Leg(inflow, -disputed)] + ([Leg(losses, disputed - took)] if disputed != took else [])
     key = f"tip:{tip.pk}:dispute_won"
     if took == 0:

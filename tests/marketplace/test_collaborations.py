@@ -438,6 +438,39 @@ def test_reconciliation_checks_escrow_payments_and_refunds_against_the_ledger(pa
     Payment.objects.filter(pk=payment.pk).update(refunded_amount=0)
 
 
+@pytest.mark.parametrize("refund_first", [True, False])
+def test_a_dispute_won_around_a_full_refund_posts_only_what_was_disputed(parties, refund_first,
+                                                                        django_capture_on_commit_callbacks):
+    """Found by the stateful money-flow test: a dispute won after a full refund (or opened after
+    one) posted a zero or single-entry transaction, so the webhook failed for ever."""
+    from django.test import Client
+
+    from tests.support.stripe import charge_refunded, deliver, dispute
+
+    buyer, brand, creator = parties
+    collab_id = funded_collaboration(buyer, brand, creator)
+    payment = Collaboration.objects.get(pk=collab_id).payment
+
+    def send(evt):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert deliver(Client(), evt, "whsec_creatornext_local").status_code == 200
+
+    events = [charge_refunded(payment, payment.amount), dispute(payment)]
+    for evt in events if refund_first else events[::-1]:
+        send(evt)
+    escrow_before = held(collab_id)
+    send(dispute(payment, "charge.dispute.closed", status="won"))
+    took = Transaction.objects.get(kind="escrow_dispute")
+    won = Transaction.objects.filter(kind="escrow_dispute_won").first()
+    if refund_first:  # nothing was disputed: the provider returns nothing, escrow paid nothing
+        assert took.metadata["disputed"] == 0 and took.metadata["from_escrow"] == 0
+        assert won is None
+    else:  # the disputed gross comes back; escrow gets what the dispute took from it
+        legs = {e.account.kind: e.amount for e in won.entries.select_related("account")}
+        assert legs["provider_inflow"] == -payment.amount
+        assert held(collab_id) == escrow_before + took.metadata["from_escrow"]
+
+
 def test_a_chargeback_takes_escrow_back_and_freezes_the_collaboration(parties, django_capture_on_commit_callbacks,
                                                                        nothing_changed):
     from django.test import Client

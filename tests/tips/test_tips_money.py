@@ -195,6 +195,20 @@ def test_a_dispute_takes_the_net_back_and_books_fee_and_dispute_fee_as_losses(pa
     assert tip.payment.status == "disputed"
 
 
+def test_a_dispute_won_after_a_refund_while_it_was_open_returns_what_was_disputed(paid_tip, send_event):
+    """Found by the stateful money-flow test: the won dispute used to recompute 'disputed' from
+    the payment after the refund (0) and posted a zero entry (the webhook failed for ever)."""
+    tip, creator = paid_tip
+    send_event(dispute(tip.payment))
+    send_event(charge_refunded(tip.payment, 1000))  # refunded while the dispute is open
+    assert cash(creator)["pending"] == 0
+    send_event(dispute(tip.payment, "charge.dispute.closed", status="won"))
+    won = Transaction.objects.get(kind="tip_dispute_won")
+    legs = {e.account.kind: e.amount for e in won.entries.select_related("account")}
+    assert legs == {"provider_inflow": -1000, "losses": 59, "pending": 941}
+    assert cash(creator)["pending"] == 941
+
+
 def test_a_refund_webhook_before_anything_else_is_handled_once(paid_tip, send_event):
     tip, creator = paid_tip
     for _ in range(2):
