@@ -173,7 +173,8 @@ class GiftSendCreateApi(APIView):
         assert isinstance(request.user, User)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        send = services.gift_send(fan=request.user, **data.validated_data)
+        # @idempotent's transaction rolls back on any exception, so no savepoint of its own.
+        send = services.gift_send(fan=request.user, savepoint=False, **data.validated_data)
         return Response(self.OutputSerializer(self.out(send)).data, status=status.HTTP_201_CREATED)
 
 

@@ -49,6 +49,8 @@ class Video(models.Model):
         AD = "ad"
         SPONSORED = "sponsored"
 
+    PROGRAM = "video-gifts"  # the program a creator is enrolled in to receive gifts on videos
+
     creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="videos")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     public = models.BooleanField(default=True)
@@ -96,8 +98,11 @@ class WalletLock(models.Model):
 
 
 class GiftSend(models.Model):
-    fan = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="gifts_received")
+    # Every index is written on the hottest path: fan and creator are served by the two
+    # (owner, -created_at) indexes below, so they have no index of their own.
+    fan = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="gifts_received",
+                                db_index=False)
     gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveSmallIntegerField()
     video = models.ForeignKey(Video, null=True, blank=True, on_delete=models.PROTECT, related_name="gifts")
@@ -109,7 +114,7 @@ class GiftSend(models.Model):
     # The rates it was made under (history never changes when staff change a rate)
     rate_num = models.BigIntegerField()
     rate_den = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["fan", "-created_at"]),
@@ -122,6 +127,8 @@ class GiftSend(models.Model):
 
 
 class LiveStream(models.Model):
+    PROGRAM = "live-gifts"  # the program a creator is enrolled in to go live and receive gifts
+
     creator = models.ForeignKey(CreatorProfile, on_delete=models.PROTECT, related_name="live_streams")
     title = models.CharField(max_length=150)
     started_at = models.DateTimeField(auto_now_add=True)

@@ -15,11 +15,10 @@ from fractions import Fraction
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
-from creatornext.accounts.models import Block, CreatorProfile, User
-from creatornext.accounts.selectors import creator_by_handle
+from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.services import require_age
 from creatornext.core import config
 from creatornext.core.api import DomainError, LimitExceeded
@@ -39,10 +38,11 @@ from creatornext.payments import services as payments
 from creatornext.payments.models import PaymentStatus
 from eligibility.services import require_enrolled
 from gifts import config as gift_config
+from gifts import selectors
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
 
-VIDEO_PROGRAM = "video-gifts"
-LIVE_PROGRAM = "live-gifts"
+VIDEO_PROGRAM = Video.PROGRAM
+LIVE_PROGRAM = LiveStream.PROGRAM
 
 
 class NotEnoughCoins(DomainError):
@@ -112,59 +112,60 @@ def video_create(*, creator: CreatorProfile, kind: str, title: str, public: bool
 
 # --- gift sends ----------------------------------------------------------------------------------
 def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
-              live_stream: int | None = None) -> GiftSend:
+              live_stream: int | None = None, savepoint: bool = True) -> GiftSend:
+    """Send ``quantity`` × ``gift`` to a creator's public video or live stream.
+
+    The hottest path of the platform, so every fact it checks is read in one query
+    (``selectors.gift_send_facts``) and the refusals are worked out from those facts in the order
+    API.md documents them. ``savepoint=False`` is for callers whose own atomic block rolls back on
+    any exception from here (the idempotent API view): one round trip less each way.
+    """
     if (video is None) == (live_stream is None):
         raise ValidationError({"video": ["Send to exactly one target: a video or a live stream."]})
     if not 1 <= quantity <= gift_config.MAX_QUANTITY:
         raise ValidationError({"quantity": ["Send between 1 and 99."]})
-    item = Gift.objects.filter(pk=gift, active=True).first()
-    if item is None:
-        raise ValidationError({"gift": ["No such gift in the catalog."]})
-    profile = creator_by_handle(creator)
-    if profile is None:
+    program = VIDEO_PROGRAM if video is not None else LIVE_PROGRAM
+    facts = selectors.gift_send_facts(fan=fan, handle=creator, gift=gift, video=video, live_stream=live_stream)
+    if facts is None or facts["gift_coins"] is None:
+        if not Gift.objects.filter(pk=gift, active=True).exists():
+            raise ValidationError({"gift": ["No such gift in the catalog."]})
         raise ValidationError({"creator": ["No creator with this handle."]})
-    target_video, stream, program = None, None, VIDEO_PROGRAM
-    if video is not None:
-        target_video = Video.objects.filter(pk=video, creator=profile, public=True).first()
-        if target_video is None:
-            raise ValidationError({"video": [f"@{profile.handle} has no such public video."]})
-    else:
-        stream, program = LiveStream.objects.filter(pk=live_stream or 0, creator=profile).first(), LIVE_PROGRAM
-        if stream is None:
-            raise ValidationError({"live_stream": [f"@{profile.handle} has no such live stream."]})
-    if profile.user_id == fan.pk:
+    handle = facts["handle"]
+    item = Gift(pk=gift, name=facts["gift_name"], icon=facts["gift_icon"], coins=facts["gift_coins"], active=True)
+    if not facts["target_found"]:
+        if video is not None:
+            raise ValidationError({"video": [f"@{handle} has no such public video."]})
+        raise ValidationError({"live_stream": [f"@{handle} has no such live stream."]})
+    if facts["user_id"] == fan.pk:
         raise ValidationError({"creator": ["You cannot send gifts to yourself."]})
     # The settings this send reads, in one cache round trip.
     min_age, rate_num, rate_den = config.get_many(gift_config.MIN_AGE, gift_config.DIAMONDS_PER_COIN_NUM,
                                                   gift_config.DIAMONDS_PER_COIN_DEN)
     require_age(fan, min_age, action="send gifts")
-    # Both refusal facts in one query; checked in the order the refusals are documented.
-    blocked, wallet_locked = (User.objects.filter(pk=fan.pk).values_list(
-        Exists(Block.objects.filter(creator=profile, fan=fan)),
-        Exists(WalletLock.objects.filter(fan=fan))).get())
-    if blocked:
-        raise Blocked(f"@{profile.handle} does not accept gifts from you.")
-    if target_video is not None and not target_video.accepts_gifts:
-        raise InvalidState(f"A {target_video.kind} video cannot receive gifts.",
+    if facts["blocked"]:
+        raise Blocked(f"@{handle} does not accept gifts from you.")
+    if video is not None and not Video(kind=facts["video_kind"]).accepts_gifts:
+        raise InvalidState(f"A {facts['video_kind']} video cannot receive gifts.",
                            {"video": ["Gifts are off here."]})
-    if stream is not None and not stream.is_live:
+    if live_stream is not None and not LiveStream(ended_at=facts["stream_ended_at"]).is_live:
         raise InvalidState("This live stream has ended.", {"live_stream": ["The stream has ended."]})
-    if wallet_locked:
+    if facts["wallet_locked"]:
         raise InvalidState("Your coin wallet is locked for review.", {"gift": ["Wallet locked."]})
-    require_enrolled(profile, program)
+    if not facts["enrolled"]:
+        require_enrolled(facts["id"], program)  # raises with the unmet requirements (unless just enrolled)
 
     rate = _rate(rate_num, rate_den)
     coins = item.coins * quantity
     diamonds, remainder = convert(coins, rate)
-    with transaction.atomic():
-        send = GiftSend.objects.create(fan=fan, creator=profile, gift=item, quantity=quantity,
-                                       video=target_video, live_stream=stream,
+    with transaction.atomic(savepoint=savepoint):
+        send = GiftSend.objects.create(fan=fan, creator_id=facts["id"], gift=item, quantity=quantity,
+                                       video_id=video, live_stream_id=live_stream,
                                        coins_spent=coins, diamonds_credited=diamonds,
                                        remainder_micro=remainder, rate_num=rate.numerator,
                                        rate_den=rate.denominator)
-        # Both owners' accounts in one query; platform accounts come from the process cache.
+        # Both owners' accounts in one query (or none: remembered); platform accounts likewise.
         fan_coins, creator_diamonds = accounts_for((fan, AccountKind.COINS, COIN),
-                                                   (profile.user_id, AccountKind.DIAMONDS, DIAMOND))
+                                                   (facts["user_id"], AccountKind.DIAMONDS, DIAMOND))
         legs = [Leg(fan_coins, -coins), Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
         if diamonds:
             legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -diamonds),

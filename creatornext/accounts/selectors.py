@@ -32,14 +32,21 @@ def user_roles(user: User) -> list[str]:
     return roles
 
 
+def handle_key(handle: str) -> str:
+    """What handles are compared by: they are unique case-insensitively."""
+    return handle.lower()
+
+
+def creators_with_handle_key(key: str) -> QuerySet[CreatorProfile]:
+    """The live creator whose ``handle_key`` is ``key`` (deleted accounts are gone), as a query to
+    annotate (e.g. the gift send's facts, read in one query)."""
+    return (CreatorProfile.objects.annotate(handle_ci=Lower("handle"))
+            .filter(handle_ci=key, user__deleted_at__isnull=True))
+
+
 def creator_by_handle(handle: str) -> CreatorProfile | None:
     """The live creator with this handle, case-insensitively (deleted accounts are gone)."""
-    return (
-        CreatorProfile.objects.select_related("user")
-        .annotate(handle_ci=Lower("handle"))
-        .filter(handle_ci=handle.lower(), user__deleted_at__isnull=True)
-        .first()
-    )
+    return creators_with_handle_key(handle_key(handle)).select_related("user").first()
 
 
 def public_creator(handle: str) -> dict[str, Any] | None:

@@ -8,4 +8,10 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their settings: the second approval's threshold, the abuse limits.
-        from creatornext.core import approvals, throttling  # noqa: F401
+        from django.core.signals import request_finished, request_started
+
+        from creatornext.core import approvals, config, throttling  # noqa: F401
+
+        # One value per setting per request (config.py).
+        request_started.connect(config.request_started, dispatch_uid="config.request_started")
+        request_finished.connect(config.request_finished, dispatch_uid="config.request_finished")

@@ -11,6 +11,7 @@ the shared cache and the cache is cleared on change; every change is audited.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,26 @@ def _cache_key(key: str) -> str:
     return f"config:{key}"
 
 
+# Within one web request a setting read twice (a throttle and a service, a service and its
+# response's breakdown) is read from the shared cache once, and the request sees one value
+# throughout. Only between request_started and request_finished (connected in core/apps.py):
+# tasks and shells always read the shared cache.
+_request_values: ContextVar[dict[str, Any] | None] = ContextVar("config_request_values", default=None)
+
+
+def request_started(**_: Any) -> None:
+    _request_values.set({})
+
+
+def request_finished(**_: Any) -> None:
+    _request_values.set(None)
+
+
 def get(definition: SettingDef) -> Any:
-    cached = cache.get(_cache_key(definition.key))
-    if cached is not None:
-        return cached
+    return get_many(definition)[0]
+
+
+def _load(definition: SettingDef) -> Any:
     row = Setting.objects.filter(key=definition.key).values_list("value", flat=True).first()
     value = definition.default if row is None else row
     cache.set(_cache_key(definition.key), value, CACHE_SECONDS)
@@ -74,10 +91,16 @@ def get(definition: SettingDef) -> Any:
 
 
 def get_many(*definitions: SettingDef) -> list[Any]:
-    """``[get(d) for d in definitions]`` with one cache round trip (hot paths read several)."""
-    keys = [_cache_key(d.key) for d in definitions]
-    found = cache.get_many(keys)
-    return [found[k] if found.get(k) is not None else get(d) for k, d in zip(keys, definitions, strict=True)]
+    """The values of ``definitions`` with one cache round trip (hot paths read several)."""
+    memo = _request_values.get()
+    values: dict[str, Any] = {} if memo is None else memo
+    wanted = [d for d in definitions if d.key not in values]
+    if wanted:
+        keys = [_cache_key(d.key) for d in wanted]
+        found = cache.get_many(keys)
+        for key, definition in zip(keys, wanted, strict=True):
+            values[definition.key] = found[key] if found.get(key) is not None else _load(definition)
+    return [values[d.key] for d in definitions]
 
 
 def set_value(*, definition: SettingDef, value: Any, actor: Any, reason: str = "") -> Setting:
@@ -96,6 +119,9 @@ def set_value(*, definition: SettingDef, value: Any, actor: Any, reason: str = "
         # the old value in between).
         cache.delete(_cache_key(definition.key))
         transaction.on_commit(lambda: cache.delete(_cache_key(definition.key)))
+        memo = _request_values.get()
+        if memo is not None:
+            memo.pop(definition.key, None)
     return row
 
 

@@ -24,7 +24,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,6 +62,25 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     return response
 
 
+def _claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> int | None:
+    """Insert the key's record and return its id, or None if the key is already taken.
+
+    One statement (no savepoint round trips: this runs on every money request). A duplicate that
+    is still in flight makes PostgreSQL wait for its transaction: if it commits, this inserts
+    nothing and the caller replays it; if it rolls back, this insert goes ahead.
+    """
+    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Only our own table name is interpolated; every value is a parameter.
+            f"INSERT INTO {table} (user_id, endpoint, key, fingerprint, response_body, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, '', %s) ON CONFLICT (user_id, endpoint, key) DO NOTHING RETURNING id",
+            [user_id, endpoint, key, fingerprint, now])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def idempotent(handler):
     @functools.wraps(handler)
     def wrapper(view, request: Request, *args, **kwargs):
@@ -72,20 +91,17 @@ def idempotent(handler):
         match = request.resolver_match
         endpoint = f"{match.view_name if match else view.__class__.__name__} {request.method}"
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(
-                        user=user, endpoint=endpoint, key=key, fingerprint=fingerprint)
-            except IntegrityError:
+            record_id = _claim(user.pk, endpoint, key, fingerprint)
+            if record_id is None:
                 # Committed by an earlier (or just-finished concurrent) request: replay it.
                 existing = IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key)
                 return _replay(existing, fingerprint)
             response = handler(view, request, *args, **kwargs)
             if 200 <= response.status_code < 300:
-                record.response_status = response.status_code
                 # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
-                record.response_body = json.dumps(response.data, cls=JSONEncoder)
-                record.save(update_fields=["response_status", "response_body"])
+                IdempotencyRecord.objects.filter(pk=record_id).update(
+                    response_status=response.status_code,
+                    response_body=json.dumps(response.data, cls=JSONEncoder))
             else:
                 transaction.set_rollback(True)  # a refusal stores nothing
             return response

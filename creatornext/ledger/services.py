@@ -111,16 +111,36 @@ def owner_accounts(pairs: Iterable[tuple[int, str]], kind: str) -> dict[tuple[in
 
 
 def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
-    """Several owners' accounts, ``(owner, kind, asset)`` each, in one query; created on first use."""
-    query = Q()
+    """Several owners' accounts, ``(owner, kind, asset)`` each, in one query; created on first use.
+
+    For postings only: the ids are remembered (like platform accounts, below), so the returned
+    objects' ``balance`` may be stale; read balances through the selectors.
+    """
+    keys = []
     for owner, kind, asset in wanted:
         if kind not in OWNER_KINDS:
             raise LedgerError(f"{kind} is a platform account kind.")
         _check_asset(asset)
-        query |= Q(owner_id=getattr(owner, "pk", owner), kind=kind, asset=asset)
-    found = {(a.owner_id, a.kind, a.asset): a for a in Account.objects.filter(query)}
-    return [found.get((getattr(owner, "pk", owner), kind, asset)) or account_for(owner, kind, asset)
-            for owner, kind, asset in wanted]
+        keys.append((connection.alias, str(connection.settings_dict["NAME"]),
+                     getattr(owner, "pk", owner), kind, asset))
+    found: dict[tuple, Account] = {key: _owner_accounts[key] for key in keys if key in _owner_accounts}
+    if len(found) < len(keys):
+        query = Q()
+        for key in keys:
+            query |= Q(owner_id=key[2], kind=key[3], asset=key[4])
+        for account in Account.objects.filter(query):
+            found[(*keys[0][:2], account.owner_id, account.kind, account.asset)] = account
+        for key, (owner, kind, asset) in zip(keys, wanted, strict=True):
+            if key not in found:
+                found[key] = account_for(owner, kind, asset)
+        learnt = {key: found[key] for key in keys}
+
+        def remember() -> None:
+            if len(_owner_accounts) > OWNER_ACCOUNTS_REMEMBERED:
+                _owner_accounts.clear()
+            _owner_accounts.update(learnt)
+        transaction.on_commit(remember)
+    return [found[key] for key in keys]
 
 
 # Platform accounts are looked up on every posting but never change (no cached balance) and are
@@ -130,8 +150,15 @@ def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
 _platform_accounts: dict[tuple[str, str, str, str], Account] = {}
 
 
+# Owner accounts are never deleted either (entries PROTECT them; account deletion keeps them under a
+# pseudonymous owner): the gift-send path remembers them the same way, up to a bound.
+_owner_accounts: dict[tuple[str, str, int, str, str], Account] = {}
+OWNER_ACCOUNTS_REMEMBERED = 100_000
+
+
 def clear_account_cache(**_: Any) -> None:
     _platform_accounts.clear()
+    _owner_accounts.clear()
 
 
 def platform_account(kind: str, asset: str) -> Account:

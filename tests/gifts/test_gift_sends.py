@@ -142,11 +142,12 @@ def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, djan
                                                           django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         send(fan, video)  # accounts exist after the first send
-    # 21 (was 28): the test's gift and token look-ups (2), token auth, idempotency (savepoint, insert,
-    # release, update: 4, and the outer savepoint pair a test adds), gift, creator, video, block and
-    # wallet lock (one query), enrolment, savepoint, the send row, both owners' accounts (one query),
-    # the posting (key; fan update + entries; creator update + entry), release.
-    with django_assert_max_num_queries(21):
+    # 12 (was 28, then 21): the test's gift and token look-ups (2), token auth, the outer savepoint
+    # pair a test adds (2), the idempotency record (insert; update), the send's facts (one query:
+    # gift, creator, stream, block, wallet lock, enrolment), the send row, the posting (key; fan
+    # update + entries; creator update + entry). Both owners' accounts are remembered after the
+    # first send, like the platform accounts.
+    with django_assert_max_num_queries(12):
         assert send(fan, video).status_code == 201
 
 

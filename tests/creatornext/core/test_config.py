@@ -63,3 +63,34 @@ def test_staff_edit_settings_in_the_admin(client):
     refused = client.post("/admin/core/setting/ledger.hold_days/change/", {"value": "-5", "reason": "x"})
     assert refused.status_code == 200 and b"must be at least 0" in refused.content
     assert config.get(HOLD_DAYS) == 10
+
+
+def test_a_request_reads_each_setting_from_the_shared_cache_once_and_sees_one_value(monkeypatch):
+    from django.core.cache import cache
+    from django.core.signals import request_finished, request_started
+
+    staff = make_user("boss", staff=True)
+    config.set_value(definition=HOLD_DAYS, value=5, actor=staff)
+    reads = []
+    real_get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: reads.append(keys) or real_get_many(keys))
+
+    # Connected to Django's request signals (sending them here would also close the test's
+    # database connection, as at the end of a real request).
+    assert any(key[0] == "config.request_started" for key, *_ in request_started.receivers)
+    assert any(key[0] == "config.request_finished" for key, *_ in request_finished.receivers)
+    config.request_started()
+    try:
+        assert config.get(HOLD_DAYS) == 5
+        cache.set("config:" + HOLD_DAYS.key, 9)  # another process changed it mid-request
+        assert config.get_many(HOLD_DAYS, HOLD_DAYS) == [5, 5]
+        assert len(reads) == 1
+        config.set_value(definition=HOLD_DAYS, value=4, actor=staff)  # this request's own change
+        assert config.get(HOLD_DAYS) == 4
+    finally:
+        config.request_finished()
+    # Outside a request (tasks, shells) every read asks the shared cache.
+    cache.set("config:" + HOLD_DAYS.key, 6)
+    assert config.get(HOLD_DAYS) == 6
+    assert config.get(HOLD_DAYS) == 6
+    assert len(reads) == 4

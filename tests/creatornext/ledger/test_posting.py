@@ -201,3 +201,20 @@ def test_owner_and_platform_account_kinds_cannot_be_confused(fan):
     with pytest.raises(LedgerError):
         account_for(fan, AccountKind.COINS, "DOGE")
     assert Account.objects.count() == 0
+
+
+def test_owner_accounts_are_remembered_only_once_their_transaction_commits(django_capture_on_commit_callbacks,
+                                                                          django_assert_num_queries):
+    from creatornext.ledger.services import accounts_for
+
+    fan, creator = make_user("fan"), make_user("maya")
+    wanted = ((fan, AccountKind.COINS, COIN), (creator.pk, AccountKind.DIAMONDS, DIAMOND))
+    with django_capture_on_commit_callbacks(execute=False) as learnt:
+        first = accounts_for(*wanted)  # created here: not remembered before the commit
+    assert [a.owner_id for a in first] == [fan.pk, creator.pk]
+    with django_capture_on_commit_callbacks(execute=False), django_assert_num_queries(1):
+        assert [a.pk for a in accounts_for(*wanted)] == [a.pk for a in first]
+    for callback in learnt:  # the commit
+        callback()
+    with django_assert_num_queries(0):
+        assert [a.pk for a in accounts_for(*wanted)] == [a.pk for a in first]
