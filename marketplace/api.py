@@ -6,13 +6,9 @@ import json
 import time
 from typing import Any
 
-from django.db import connection
 from django.http import Http404, HttpResponse
-from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.models import Token
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -190,27 +186,6 @@ def page_link(url: str, position: cursor.Position | None) -> str | None:
     return replace_query_param(url, "cursor", cursor.encode(position))
 
 
-class SearchTokenAuthentication(TokenAuthentication):
-    """DRF's token check with the same answers (401 "Invalid token." / "User inactive or deleted.",
-    the same WWW-Authenticate header), in one plain SELECT: building the ORM query for
-    ``Token.objects.select_related("user").get(key=...)`` cost ~0.6 ms of CPU a request, more
-    than the search's own SQL (decision 0009, "per-request cost")."""
-
-    def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        fields = [f.attname for f in User._meta.concrete_fields]
-        columns = ", ".join(f'u."{f.column}"' for f in User._meta.concrete_fields)
-        with connection.cursor() as cur:
-            cur.execute(f"SELECT t.created, {columns} FROM authtoken_token t "  # noqa: S608 (model columns)
-                        "JOIN accounts_user u ON u.id = t.user_id WHERE t.key = %s", [key])
-            row = cur.fetchone()
-        if row is None:
-            raise exceptions.AuthenticationFailed(gettext_lazy("Invalid token."))
-        user = User.from_db(connection.alias, fields, row[1:])
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(gettext_lazy("User inactive or deleted."))
-        return user, Token.from_db(connection.alias, ["key", "user_id", "created"], (key, user.pk, row[0]))
-
-
 _PAGE_SIZE: list[tuple[float, int]] = []
 PAGE_SIZE_MEMO_SECONDS = 5.0
 
@@ -225,12 +200,10 @@ def _page_size() -> int:
 
 
 class CreatorSearchApi(APIView):
-    authentication_classes = [SearchTokenAuthentication, SessionAuthentication]
-
-    # The same schemes as every endpoint: SearchTokenAuthentication is DRF's token scheme.
+    # Authentication: the default classes (creatornext.accounts.authentication: the token check
+    # compiled once, which this search's per-request cost asked for first: decision 0009).
     @extend_schema(operation_id="marketplace_creators_search", parameters=[SearchQuery],
-                   responses={200: paginated(CreatorCardOutput)},
-                   auth=[{"tokenAuth": []}, {"cookieAuth": []}])  # type: ignore[list-item]
+                   responses={200: paginated(CreatorCardOutput)})
     def get(self, request: Request) -> HttpResponse:
         """Search marketplace creators (brand members). Every filter narrows; pages follow cursors."""
         _require_brand_member(request)

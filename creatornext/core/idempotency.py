@@ -69,12 +69,11 @@ def _claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> int | Non
     is still in flight makes PostgreSQL wait for its transaction: if it commits, this inserts
     nothing and the caller replays it; if it rolls back, this insert goes ahead.
     """
-    table = connection.ops.quote_name(IdempotencyRecord._meta.db_table)
+    assert IdempotencyRecord._meta.db_table == "core_idempotencyrecord"
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            # Only our own table name is interpolated; every value is a parameter.
-            f"INSERT INTO {table} (user_id, endpoint, key, fingerprint, response_body, created_at) "  # noqa: S608
+            "INSERT INTO core_idempotencyrecord (user_id, endpoint, key, fingerprint, response_body, created_at) "
             "VALUES (%s, %s, %s, %s, '', %s) ON CONFLICT (user_id, endpoint, key) DO NOTHING RETURNING id",
             [user_id, endpoint, key, fingerprint, now])
         row = cursor.fetchone()

@@ -98,6 +98,26 @@ def test_bad_token_is_401_and_no_token_is_401():
     assert response["WWW-Authenticate"] == "Token"
 
 
+def test_a_token_authenticates_its_user_in_one_query_and_an_inactive_users_token_is_401(
+        django_assert_num_queries):
+    from rest_framework.authtoken.models import Token
+
+    from creatornext.accounts.authentication import TokenAuthentication
+
+    user = make_user("dora")
+    token = Token.objects.create(user=user)
+    with django_assert_num_queries(1):
+        found, found_token = TokenAuthentication().authenticate_credentials(token.key)
+    assert (found.pk, found.username, found.email, found.date_of_birth) == (
+        user.pk, "dora", user.email, user.date_of_birth)
+    assert (found_token.key, found_token.user_id, found_token.created) == (token.key, user.pk, token.created)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    response = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}").get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "User inactive or deleted."
+
+
 def test_session_post_without_csrf_is_403():
     user = make_user("erin")
     client = APIClient(enforce_csrf_checks=True)
