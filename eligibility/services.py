@@ -121,13 +121,13 @@ def require_enrolled(creator: CreatorProfile | int, program: str) -> None:
 
 # --- locking helpers ---------------------------------------------------------------------------
 def _lock_creator(creator_id: int) -> CreatorProfile:
-    return (CreatorProfile.objects.select_for_update(of=("self",)).select_related("user")
+    return (CreatorProfile.objects.select_for_update(of=("self",), no_key=True).select_related("user")
             .get(pk=creator_id))
 
 
 def _locked_enrollments(creator: CreatorProfile, book: RuleBook) -> dict[str, Enrollment]:
     out = {}
-    for enrollment in Enrollment.objects.select_for_update().filter(creator=creator).order_by("program_id"):
+    for enrollment in Enrollment.objects.select_for_update(no_key=True).filter(creator=creator).order_by("program_id"):
         spec = book.by_id(enrollment.program_id)
         if spec is not None:
             out[spec.slug] = enrollment
@@ -293,7 +293,7 @@ def reevaluation_step(*, run_id: int, limit: int | None = None, now: datetime.da
     """
     now = now or timezone.now()
     with transaction.atomic():
-        run = ReevaluationRun.objects.select_for_update().get(pk=run_id)
+        run = ReevaluationRun.objects.select_for_update(no_key=True).get(pk=run_id)
         if run.finished_at is not None:
             return run
         result = _batch(after_creator_id=run.last_creator_id, limit=limit or _batch_size(),
@@ -550,7 +550,7 @@ def rule_save(*, rule: Rule, actor: User, reason: str = "") -> Rule:
     """Create or change a rule; the program's rules version goes up and everyone is re-evaluated."""
     rule.full_clean()
     with transaction.atomic():
-        old = Rule.objects.select_for_update().filter(pk=rule.pk).first() if rule.pk else None
+        old = Rule.objects.select_for_update(no_key=True).filter(pk=rule.pk).first() if rule.pk else None
         before = _fields(old, RULE_FIELDS) if old else None
         rule.save()
         Program.objects.filter(pk=rule.program_id).update(rules_version=F("rules_version") + 1)
@@ -577,7 +577,7 @@ PROGRAM_FIELDS = ["slug", "name", "description", "position", "reoptin_after_revo
 def program_save(*, program: Program, actor: User, reason: str = "") -> Program:
     program.full_clean()
     with transaction.atomic():
-        old = Program.objects.select_for_update().filter(pk=program.pk).first() if program.pk else None
+        old = Program.objects.select_for_update(no_key=True).filter(pk=program.pk).first() if program.pk else None
         program.save()
         action = "eligibility.program_changed" if old else "eligibility.program_added"
         audit_record(actor=actor, action=action, obj=program,

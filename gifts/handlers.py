@@ -75,7 +75,7 @@ def on_dispute_created(payment: Payment) -> None:
 
     purchase = _purchase(payment)
     wallet = account_for(purchase.fan, AccountKind.COINS, COIN)
-    balance = Account.objects.select_for_update().get(pk=wallet.pk).balance or 0
+    balance = Account.objects.select_for_update(no_key=True).get(pk=wallet.pk).balance or 0
     unspent = min(balance, purchase.coins)
     spent = purchase.coins - unspent
     fee, dispute_fee = payment.fee or 0, config.get(DISPUTE_FEE)

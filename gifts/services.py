@@ -193,7 +193,7 @@ def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPu
         raise InvalidState("Your coin wallet is locked for review.")
     limit = config.get(gift_config.PURCHASE_DAILY_TOTAL)
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=fan.pk).first()  # one purchase check at a time
+        User.objects.select_for_update(no_key=True).filter(pk=fan.pk).first()  # one purchase check at a time
         start = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)  # the UTC day
         today = (CoinPurchase.objects.filter(fan=fan, created_at__gte=start)
                  .exclude(payment__status__in=(PaymentStatus.FAILED, PaymentStatus.CANCELED))
@@ -223,7 +223,7 @@ def live_stream_start(*, creator: CreatorProfile, title: str) -> LiveStream:
 
 def live_stream_end(*, stream: LiveStream) -> LiveStream:
     with transaction.atomic():
-        stream = LiveStream.objects.select_for_update().get(pk=stream.pk)
+        stream = LiveStream.objects.select_for_update(no_key=True).get(pk=stream.pk)
         if not stream.is_live:
             raise InvalidState("This live stream has already ended.")
         stream.ended_at = timezone.now()
@@ -269,7 +269,7 @@ def redemption_create(*, creator: CreatorProfile, diamonds: int) -> Redemption:
         raise ValidationError({"diamonds": [
             f"The smallest redemption is {Money(limits['min'], 'USD')} ({int(smallest):,} diamonds)."]})
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=creator.user_id).first()  # caps: one at a time
+        User.objects.select_for_update(no_key=True).filter(pk=creator.user_id).first()  # caps: one at a time
         start = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
         today = (Redemption.objects.filter(creator=creator, created_at__gte=start)
                  .exclude(status=Redemption.Status.REJECTED).aggregate(total=Sum("amount"))["total"] or 0)
@@ -305,7 +305,7 @@ def redemption_review(*, redemption: Redemption, actor: User, approve: bool, rea
     if not reason.strip():
         raise ValidationError({"reason": ["Give a reason."]})
     with transaction.atomic():
-        redemption = Redemption.objects.select_for_update().select_related("creator__user").get(pk=redemption.pk)
+        redemption = Redemption.objects.select_for_update(no_key=True).select_related("creator__user").get(pk=redemption.pk)
         if redemption.status != Redemption.Status.IN_REVIEW:
             raise InvalidState(f"This redemption is already {redemption.status}.")
         if second_approval(action="redemption.approve" if approve else "redemption.reject",

@@ -129,7 +129,7 @@ def campaign_update(*, campaign: Campaign, actor: User, **changes: Any) -> Campa
                "budget": Money(campaign.budget, campaign.currency), "deadline": campaign.deadline}
     values = _clean_campaign(**{**current, **changes})
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         before = _campaign_audit(campaign)
         for key, value in values.items():
             setattr(campaign, key, value)
@@ -142,7 +142,7 @@ def campaign_update(*, campaign: Campaign, actor: User, **changes: Any) -> Campa
 def campaign_delete(*, campaign: Campaign, actor: User) -> None:
     """Only a campaign that invited nobody can go (invitations and money keep their history)."""
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
         if campaign.invitations.exists():
             raise InvalidState("This campaign has invitations: it stays for its history.")
         audit_record(actor=actor, action="campaign.deleted", obj=campaign, before=_campaign_audit(campaign))
@@ -181,7 +181,7 @@ def invitation_create(*, campaign: Campaign, actor: User, handle: str, fee: Mone
         raise InvalidState("The campaign's deadline has passed.")
     require_enrolled(creator, PROGRAM)
     with transaction.atomic():
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one invite at a time
+        Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk).first()  # one invite at a time
         if campaign.invitations.filter(creator=creator, state__in=[S.PENDING, S.COUNTERED, S.ACCEPTED]).exists():
             raise InvalidState(f"@{creator.handle} already has an open invitation to this campaign.")
         now = timezone.now()
@@ -197,7 +197,7 @@ def invitation_create(*, campaign: Campaign, actor: User, handle: str, fee: Mone
 
 
 def _locked(invitation: Invitation) -> Invitation:
-    return Invitation.objects.select_for_update().select_related("campaign__brand", "creator__user").get(
+    return Invitation.objects.select_for_update(no_key=True).select_related("campaign__brand", "creator__user").get(
         pk=invitation.pk)
 
 
@@ -307,7 +307,7 @@ def invitations_expire(*, now: datetime | None = None, batch_size: int = 500) ->
                .order_by("expires_at").values_list("pk", flat=True)[:batch_size])
     for pk in due:
         with transaction.atomic():
-            invitation = Invitation.objects.select_for_update().select_related(
+            invitation = Invitation.objects.select_for_update(no_key=True).select_related(
                 "campaign__brand", "creator__user").get(pk=pk)
             if invitation.state not in (S.PENDING, S.COUNTERED) or invitation.expires_at > now:
                 continue  # answered meanwhile

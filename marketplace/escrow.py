@@ -115,8 +115,8 @@ def _locked(collaboration: Collaboration | int) -> Collaboration:
     pk = collaboration if isinstance(collaboration, int) else collaboration.pk
     payment_id = Collaboration.objects.filter(pk=pk).values_list("payment_id", flat=True).first()
     if payment_id is not None:
-        list(Payment.objects.select_for_update().filter(pk=payment_id).values_list("pk", flat=True))
-    return (Collaboration.objects.select_for_update(of=("self",))
+        list(Payment.objects.select_for_update(no_key=True).filter(pk=payment_id).values_list("pk", flat=True))
+    return (Collaboration.objects.select_for_update(of=("self",), no_key=True)
             .select_related("brand", "creator__user", "campaign", "payment").get(pk=pk))
 
 

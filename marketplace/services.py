@@ -46,7 +46,7 @@ def require_verified(brand: Brand) -> None:
 def brand_verify(*, brand: Brand, actor: User, reason: str = "") -> Brand:
     """Staff verify a brand: audited, and its owners are told by email. Verifying twice is a no-op."""
     with transaction.atomic():
-        brand = Brand.objects.select_for_update().get(pk=brand.pk)
+        brand = Brand.objects.select_for_update(no_key=True).get(pk=brand.pk)
         if brand.verified_at is not None:
             return brand
         brand.verified_at = timezone.now()
@@ -67,7 +67,7 @@ def brand_verify(*, brand: Brand, actor: User, reason: str = "") -> Brand:
 
 def brand_unverify(*, brand: Brand, actor: User, reason: str = "") -> Brand:
     with transaction.atomic():
-        brand = Brand.objects.select_for_update().get(pk=brand.pk)
+        brand = Brand.objects.select_for_update(no_key=True).get(pk=brand.pk)
         if brand.verified_at is None:
             return brand
         before = brand.verified_at.isoformat()
@@ -151,8 +151,8 @@ def profile_update(*, creator: CreatorProfile, actor: User, bio: str, categories
     values = _clean_profile(bio=bio, categories=categories, languages=languages, country=country,
                             rates=rates)
     with transaction.atomic():
-        creator = CreatorProfile.objects.select_for_update().get(pk=creator.pk)
-        profile = (MarketplaceProfile.objects.select_for_update().filter(creator=creator).first()
+        creator = CreatorProfile.objects.select_for_update(no_key=True).get(pk=creator.pk)
+        profile = (MarketplaceProfile.objects.select_for_update(no_key=True).filter(creator=creator).first()
                    or profile_draft(creator))
         before = None if profile.pk is None else {k: getattr(profile, k) for k in values}
         for key, value in values.items():
@@ -211,8 +211,8 @@ def metrics_update(*, creator: CreatorProfile, actor: User | None, avg_views: in
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        creator = CreatorProfile.objects.select_for_update().get(pk=creator.pk)
-        profile = (MarketplaceProfile.objects.select_for_update().filter(creator=creator).first()
+        creator = CreatorProfile.objects.select_for_update(no_key=True).get(pk=creator.pk)
+        profile = (MarketplaceProfile.objects.select_for_update(no_key=True).filter(creator=creator).first()
                    or profile_draft(creator))
         before = None if profile.pk is None else {k: getattr(profile, k) for k in values}
         for key, value in values.items():
@@ -248,7 +248,7 @@ def shortlist_create(*, brand: Brand, actor: User, name: str) -> Shortlist:
     if not name:
         raise _error("name", "Give the shortlist a name.")
     with transaction.atomic():
-        Brand.objects.select_for_update().filter(pk=brand.pk).first()  # one creation at a time
+        Brand.objects.select_for_update(no_key=True).filter(pk=brand.pk).first()  # one creation at a time
         if Shortlist.objects.filter(brand=brand).count() >= config.get(settings_.SHORTLISTS_PER_BRAND):
             raise LimitExceeded(f"{brand.name} already has the most shortlists a brand may keep.")
         shortlist = Shortlist.objects.create(brand=brand, name=name, created_by=actor)
@@ -286,7 +286,7 @@ def shortlist_add(*, shortlist: Shortlist, actor: User, handle: str) -> tuple[Sh
     if profile is None:
         raise _error("handle", "No creator with this handle is in the marketplace.")
     with transaction.atomic():
-        shortlist = Shortlist.objects.select_for_update().get(pk=shortlist.pk)
+        shortlist = Shortlist.objects.select_for_update(no_key=True).get(pk=shortlist.pk)
         existing = shortlist.entries.filter(creator_id=profile.creator_id).first()
         if existing is not None:
             return existing, False

@@ -63,7 +63,7 @@ def _validate(*, fan: User, handle: str, amount: Money, limits: dict[str, int]) 
 
 def _check_caps(fan: User, amount: Money, limits: dict[str, int]) -> None:
     """Rolling 24-hour caps, checked with the fan's row locked so concurrent tips cannot both pass."""
-    User.objects.select_for_update().filter(pk=fan.pk).first()
+    User.objects.select_for_update(no_key=True).filter(pk=fan.pk).first()
     since = timezone.now() - timedelta(hours=24)
     recent = (Tip.objects.filter(fan=fan, created_at__gte=since)
               .exclude(payment__status__in=NOT_COUNTED)

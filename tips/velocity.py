@@ -67,7 +67,7 @@ def held_tips(queryset: QuerySet) -> QuerySet:
 def velocity_release(*, tip, actor, reason: str) -> bool:
     """Staff release a held tip's credit to the normal hold. False if it was not held."""
     with transaction.atomic():
-        hold = _held(f"tip:{tip.pk}:captured").select_for_update().select_related("transaction").first()
+        hold = _held(f"tip:{tip.pk}:captured").select_for_update(no_key=True).select_related("transaction").first()
         if hold is None:
             return False
         hold.release_at = hold.transaction.created_at + timedelta(days=config.get(HOLD_DAYS))

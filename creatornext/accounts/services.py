@@ -88,7 +88,7 @@ def email_verify(*, uidb64: str, token: str) -> User | None:
     except (TypeError, ValueError, OverflowError):
         return None
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=pk, deleted_at__isnull=True).first()
+        user = User.objects.select_for_update(no_key=True).filter(pk=pk, deleted_at__isnull=True).first()
         if user is None or not email_verification_token.check_token(user, token):
             return None
         user.email_verified_at = timezone.now()
@@ -150,7 +150,7 @@ def account_delete(*, user: User, actor: User, reason: str = "") -> User:
     handle is freed; brand memberships end.
     """
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         if user.deleted_at is not None:
             return user
         pseudonym = f"deleted-{user.pk}"

@@ -45,7 +45,7 @@ def second_approval(*, action: str, subject: str, amount: Money, actor, reason: 
 
     if not needs_second_approval(amount):
         return None
-    pending = StaffApproval.objects.select_for_update().filter(
+    pending = StaffApproval.objects.select_for_update(no_key=True).filter(
         subject=subject, status=StaffApproval.Status.PENDING).first()
     if pending is None:
         try:
@@ -76,7 +76,7 @@ def withdraw(*, approval: StaffApproval, actor, reason: str) -> StaffApproval:
     from creatornext.audit.services import audit_record
 
     with transaction.atomic():
-        approval = StaffApproval.objects.select_for_update().get(pk=approval.pk)
+        approval = StaffApproval.objects.select_for_update(no_key=True).get(pk=approval.pk)
         if approval.status != StaffApproval.Status.PENDING:
             raise SecondApprovalRefused(f"This request is already {approval.status}.")
         approval.status, approval.decided_by, approval.decided_at = (

@@ -109,7 +109,7 @@ def set_value(*, definition: SettingDef, value: Any, actor: Any, reason: str = "
 
     value = definition.validate(value)
     with transaction.atomic():
-        row = Setting.objects.select_for_update().filter(key=definition.key).first()
+        row = Setting.objects.select_for_update(no_key=True).filter(key=definition.key).first()
         before = definition.default if row is None else row.value
         row, _ = Setting.objects.update_or_create(key=definition.key,
                                                   defaults={"value": value, "updated_by": actor})

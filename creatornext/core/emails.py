@@ -62,7 +62,7 @@ def _message(email: OutboundEmail, connection=None) -> EmailMultiAlternatives:
 def email_send(*, email_id: int) -> OutboundEmail:
     """Send one queued email. Safe to run twice: a sent email is not sent again."""
     with transaction.atomic():
-        email = OutboundEmail.objects.select_for_update().get(pk=email_id)
+        email = OutboundEmail.objects.select_for_update(no_key=True).get(pk=email_id)
         if email.status == OutboundEmail.Status.SENT:
             return email
         email.attempts += 1
@@ -112,7 +112,7 @@ def _send_together(email_ids: list[int]) -> int:
     from django.core.mail import get_connection
 
     with transaction.atomic():
-        emails = list(OutboundEmail.objects.select_for_update(skip_locked=True)
+        emails = list(OutboundEmail.objects.select_for_update(skip_locked=True, no_key=True)
                       .filter(pk__in=email_ids, status=OutboundEmail.Status.QUEUED))
         if not emails:
             return 0

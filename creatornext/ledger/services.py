@@ -440,7 +440,7 @@ def reverse(*, original: Transaction, key: str, memo: str = "") -> Transaction:
 def _lock(accounts: Iterable[Account]) -> dict[int, int]:
     """Lock cached accounts in the global order (lock_rank, id); return their current balances."""
     ordered = lock_order(accounts)
-    rows = (Account.objects.select_for_update().filter(pk__in=[a.pk for a in ordered])
+    rows = (Account.objects.select_for_update(no_key=True).filter(pk__in=[a.pk for a in ordered])
             .order_by("lock_rank", "pk").values_list("pk", "balance"))
     return {pk: balance or 0 for pk, balance in rows}
 
@@ -518,7 +518,7 @@ def creator_cash_take(*, key: str, kind: str, owner: Any, amount: Money, sink_le
 
 
 def _reduce_holds(owner: Any, currency: str, amount: int, first: Transaction | None) -> None:
-    holds = list(Hold.objects.select_for_update()
+    holds = list(Hold.objects.select_for_update(no_key=True)
                  .filter(owner=owner, currency=currency, released_at__isnull=True)
                  .order_by("-release_at", "-pk"))
     if first is not None:
@@ -543,7 +543,7 @@ def holds_release_due(*, now: datetime | None = None, batch_size: int = 500) -> 
     released = 0
     while True:
         with transaction.atomic():
-            holds = list(Hold.objects.select_for_update(skip_locked=True)
+            holds = list(Hold.objects.select_for_update(skip_locked=True, no_key=True)
                          .filter(released_at__isnull=True, release_at__lte=now)
                          .order_by("release_at", "pk")[:batch_size])
             if not holds:

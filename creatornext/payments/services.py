@@ -89,7 +89,7 @@ def _move(payment: Payment, to: str, source: str) -> None:
 def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, source: str) -> Payment:
     """Apply what the provider says about a payment; idempotent, and safe in any order."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if result.id and not payment.provider_id:
             payment.provider_id = result.id
         if result.client_secret and not payment.client_secret:
@@ -134,7 +134,7 @@ def _succeed(payment: Payment, *, fee: int | None, source: str) -> None:
 def apply_refunded(*, payment_id: int, refunded_total: int, source: str, fee: int | None = None) -> Payment:
     """The provider says ``refunded_total`` of the payment has been refunded (cumulative)."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if payment.status in (S.FAILED, S.CANCELED):
             return payment
         _succeed(payment, fee=fee, source=source)  # a refund implies the charge succeeded
@@ -153,7 +153,7 @@ def apply_dispute(*, payment_id: int, dispute_id: str, closed_status: str | None
                   fee: int | None = None) -> Payment:
     """A chargeback opened (``closed_status`` None) or closed ("won"/"lost")."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if payment.status in (S.FAILED, S.CANCELED):
             return payment
         _succeed(payment, fee=fee, source=source)  # a dispute implies the charge succeeded
@@ -184,7 +184,7 @@ def refundable(payment: Payment) -> tuple[Payment, int]:
     """Lock the payment and say how much of it may still be refunded (pending refunds counted);
     RefundRefused if nothing may. The one place for that rule: callers that decide before they
     refund (the two-person rule) ask here, inside the transaction that then refunds."""
-    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    locked = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
     if locked.status not in (S.SUCCEEDED, S.DISPUTED) or locked.refunded_amount >= locked.amount:
         raise RefundRefused(f"A {locked.status} payment cannot be refunded.")
     return locked, locked.amount - locked.refunded_amount - sum(
@@ -205,7 +205,7 @@ def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
         refund = Refund.objects.create(payment=locked, amount=amount, requested_by=actor, reason=reason)
     result = provider.refund(refund)
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        refund = Refund.objects.select_for_update(no_key=True).get(pk=refund.pk)
         refund.provider_id = result.id
         refund.status = Refund.Status.FAILED if result.status == "failed" else Refund.Status.SUCCEEDED
         refund.save()

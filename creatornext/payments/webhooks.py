@@ -152,7 +152,7 @@ def _apply(event: dict[str, Any]) -> bool:
 def webhook_event_process(*, event_pk: int) -> WebhookEvent:
     """Process a stored event; safe to call any number of times, concurrently too."""
     with transaction.atomic():
-        stored = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+        stored = WebhookEvent.objects.select_for_update(no_key=True).get(pk=event_pk)
         if stored.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
             return stored
         stored.attempts += 1

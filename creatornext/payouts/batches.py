@@ -65,7 +65,7 @@ def payout_batch_create(*, actor: Any = None, limit: int | None = None) -> Payou
     there are none). Concurrent calls never gather the same withdrawal twice (SKIP LOCKED)."""
     with transaction.atomic():
         enabled = PayoutAccount.objects.filter(payouts_enabled=True).exclude(provider_id="")
-        rows = (Withdrawal.objects.select_for_update(skip_locked=True)
+        rows = (Withdrawal.objects.select_for_update(skip_locked=True, no_key=True)
                 .filter(status=Withdrawal.Status.REQUESTED, user__payout_account__in=enabled)
                 .order_by("pk"))
         withdrawals = list(rows[:limit] if limit else rows)
@@ -126,7 +126,7 @@ def _check_funds(batch: PayoutBatch) -> bool:
         return False
     short = {c: n - balance.get(c, 0) for c, n in needed.items() if balance.get(c, 0) < n}
     with transaction.atomic():
-        locked = PayoutBatch.objects.select_for_update().get(pk=batch.pk)
+        locked = PayoutBatch.objects.select_for_update(no_key=True).get(pk=batch.pk)
         if locked.stage in (PayoutBatch.Stage.PAYING, PayoutBatch.Stage.DONE):
             return locked.stage == PayoutBatch.Stage.PAYING
         if short:
@@ -262,7 +262,7 @@ def _pay_due(batch_id: int, run_settings: RunSettings, part: int = 0, parts: int
 
 def _finish_if_complete(batch_id: int) -> PayoutBatch:
     with transaction.atomic():
-        batch = PayoutBatch.objects.select_for_update().get(pk=batch_id)
+        batch = PayoutBatch.objects.select_for_update(no_key=True).get(pk=batch_id)
         if batch.stage == PayoutBatch.Stage.PAYING and not batch.items.filter(stage__in=OPEN).exists():
             batch.stage, batch.finished_at = PayoutBatch.Stage.DONE, timezone.now()
             batch.save(update_fields=["stage", "finished_at"])
@@ -346,7 +346,7 @@ def _tell_creator(item: PayoutItem, template: str, outbox: _Outbox | None, **con
 
 def _record_paid(item_id: int, transfer: provider.ProviderTransfer, outbox: _Outbox | None = None) -> PayoutItem:
     with transaction.atomic():
-        item = PayoutItem.objects.select_for_update().select_related("user").get(pk=item_id)
+        item = PayoutItem.objects.select_for_update(no_key=True).select_related("user").get(pk=item_id)
         if item.stage == PayoutItem.Stage.PAID:
             return item
         if item.stage == PayoutItem.Stage.FAILED:
@@ -372,7 +372,7 @@ def _record_paid(item_id: int, transfer: provider.ProviderTransfer, outbox: _Out
 def _record_failed(item_id: int, code: str, message: str, outbox: _Outbox | None = None) -> PayoutItem:
     """A permanent refusal: the money goes back to available cash and the creator is told."""
     with transaction.atomic():
-        item = PayoutItem.objects.select_for_update().select_related("withdrawal", "user").get(pk=item_id)
+        item = PayoutItem.objects.select_for_update(no_key=True).select_related("withdrawal", "user").get(pk=item_id)
         if item.stage in (PayoutItem.Stage.PAID, PayoutItem.Stage.FAILED):
             return item
         item.stage, item.failure_code, item.last_error = PayoutItem.Stage.FAILED, code[:100], message[:2000]

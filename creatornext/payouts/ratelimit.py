@@ -55,7 +55,7 @@ def _take_db(name: str, rate: int) -> int:
     full = rate * 1000
     with transaction.atomic():
         RateBucket.objects.get_or_create(name=name, defaults={"tokens_milli": full, "updated_us": now})
-        bucket = RateBucket.objects.select_for_update().get(name=name)
+        bucket = RateBucket.objects.select_for_update(no_key=True).get(name=name)
         elapsed = max(0, now - bucket.updated_us)
         tokens = min(full, bucket.tokens_milli + elapsed * rate // 1000)
         wait = 0

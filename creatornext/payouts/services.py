@@ -5,7 +5,7 @@ amount ≥ the minimum (400), ≤ the daily maximum per UTC day with what was al
 day (409 ``limit_exceeded``), ≤ available cash after any debt is repaid from it (409
 ``insufficient_funds``), a payout account with payouts enabled and outside its cooling-off after a
 change (409 ``invalid_state``). A creator's withdrawals are serialised on their payout account row
-(``SELECT … FOR UPDATE``), so concurrent requests that straddle the daily cap stop exactly at it.
+(``SELECT … FOR NO KEY UPDATE``, decision 0017), so concurrent requests that straddle the daily cap stop exactly at it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def payout_account_provider_link(*, account: PayoutAccount, return_url: str, ref
             metadata={"payout_account": str(account.pk), "user": str(account.user_id)},
             idempotency_key=account.idempotency_key)
         with transaction.atomic():
-            locked = PayoutAccount.objects.select_for_update().get(pk=account.pk)
+            locked = PayoutAccount.objects.select_for_update(no_key=True).get(pk=account.pk)
             if not locked.provider_id:
                 locked.provider_id = created.id
                 locked.changed_at = timezone.now()
@@ -94,7 +94,7 @@ def payout_account_apply(*, provider_account: provider.ProviderAccount, provider
     Safe in any order and any number of times: an older state than the one applied is ignored.
     Any change of where money goes restarts the cooling-off."""
     with transaction.atomic():
-        account = PayoutAccount.objects.select_for_update().filter(provider_id=provider_account.id).first()
+        account = PayoutAccount.objects.select_for_update(no_key=True).filter(provider_id=provider_account.id).first()
         if account is None:
             return None
         if provider_time < account.provider_updated:
@@ -129,7 +129,7 @@ def payout_account_refresh(*, account: PayoutAccount) -> PayoutAccount:
 
 def payout_account_set_auto(*, account: PayoutAccount, auto_withdraw: bool, actor: Any) -> PayoutAccount:
     with transaction.atomic():
-        locked = PayoutAccount.objects.select_for_update().get(pk=account.pk)
+        locked = PayoutAccount.objects.select_for_update(no_key=True).get(pk=account.pk)
         if locked.auto_withdraw != auto_withdraw:
             audit_record(actor=actor, action="payout_account.auto_withdraw", obj=locked,
                          before={"auto_withdraw": locked.auto_withdraw}, after={"auto_withdraw": auto_withdraw})
@@ -146,7 +146,7 @@ def cooling_off_until(account: PayoutAccount, days: int | None = None) -> dateti
 # --- withdrawals -------------------------------------------------------------------------------
 def _locked_balances(accounts: list[Account]) -> dict[int, int]:
     ordered = lock_order(accounts)
-    rows = (Account.objects.select_for_update().filter(pk__in=[a.pk for a in ordered])
+    rows = (Account.objects.select_for_update(no_key=True).filter(pk__in=[a.pk for a in ordered])
             .order_by("lock_rank", "pk").values_list("pk", "balance"))
     return {pk: balance or 0 for pk, balance in rows}
 
@@ -157,7 +157,7 @@ def withdrawal_create(*, user: Any, amount: Money, auto_week: str = "") -> Withd
     if amount.amount < minimum:
         raise ValidationError({"amount": [f"The smallest withdrawal is {Money(minimum, amount.currency)}."]})
     with transaction.atomic():
-        account = PayoutAccount.objects.select_for_update().filter(user=user).first()
+        account = PayoutAccount.objects.select_for_update(no_key=True).filter(user=user).first()
         if account is None or not account.provider_id:
             raise DomainError("Connect a payout account before withdrawing.")
         if not account.payouts_enabled:
