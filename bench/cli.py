@@ -54,8 +54,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true",
                         help="CI mode: 1 round of 1 s, tiny data, no warm-up, writes no results "
                              "unless --results is given")
-    parser.add_argument("--seconds", type=int, help="length of one measured run (default 10)")
-    parser.add_argument("--reps", type=int, help="rounds per measurement (default 3)")
+    parser.add_argument("--seconds", type=int,
+                        help="length of one measured run (default 10, or the workload's own)")
+    parser.add_argument("--reps", type=int,
+                        help="rounds per measurement (default 3, or the workload's own)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per load (default 2)")
     parser.add_argument("--connections", type=int, default=32,
                         help="concurrent connections (default 32)")
@@ -97,7 +99,8 @@ def build_options(args: argparse.Namespace) -> Options:
         warmup=args.warmup if args.warmup is not None else (0 if smoke else 2),
         connections=args.connections, threads=args.threads, workers=args.workers,
         scale=args.scale, extra_baselines=tuple(extra), smoke=smoke, profile_dir=args.profile,
-        server_url=args.pg, redis_url=args.redis, template_cache=not args.no_template_cache)
+        server_url=args.pg, redis_url=args.redis, template_cache=not args.no_template_cache,
+        given=frozenset(name for name in ("seconds", "reps") if getattr(args, name) is not None))
 
 
 def results_path(args: argparse.Namespace) -> Path | None:

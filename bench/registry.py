@@ -68,6 +68,8 @@ class RunStats:
     latency_of: str = "request"
     # Figures a workload's own checks read (e.g. {"credited": 10000}): see ``Summary.per_round``.
     extra: dict[str, float] = field(default_factory=dict)
+    # Lines for the report that only the run itself can tell (e.g. what the server logged).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -238,8 +240,14 @@ class Workload:
     needs_static: bool = False  # pages: run collectstatic as the production image does
     notes: str = ""  # a line for the report
     # Extra environment for the server (and the harness's Django children: Celery worker, service
-    # drivers, ledger_check), e.g. the webhook secret the bench signs events with.
-    server_env: Mapping[str, str] | None = None
+    # drivers, ledger_check), e.g. the webhook secret the bench signs events with. A callable is
+    # called each time the workload's server starts (e.g. to pick a free port for a stand-in that
+    # the workload's ``prepare`` starts and finds again in ``run.env``).
+    server_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None
+    # Length of a measured run and number of rounds when the command line gives no --seconds /
+    # --reps (and not in --smoke): the harness's 3 × 10 s otherwise (the soak runs 1 × 600 s).
+    seconds: int | None = None
+    reps: int | None = None
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -248,7 +256,9 @@ WORKLOADS: dict[str, Workload] = {}
 def workload(name: str, description: str, *, baselines: Sequence[str] = (),
              checks: Sequence[Check] = (), scale: int = 0, smoke_scale: int | None = None,
              ledger_check: bool = False, needs_static: bool = False,
-             notes: str = "", server_env: Mapping[str, str] | None = None,
+             notes: str = "",
+             server_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+             seconds: int | None = None, reps: int | None = None,
              ) -> Callable[[Callable[[Context], WorkloadResult]], Callable[[Context], WorkloadResult]]:
     """Register ``setup`` as the workload ``name`` (see the module docstring and README)."""
 
@@ -260,7 +270,8 @@ def workload(name: str, description: str, *, baselines: Sequence[str] = (),
             checks=tuple(checks), scale=scale,
             smoke_scale=scale if smoke_scale is None else smoke_scale,
             ledger_check=ledger_check, needs_static=needs_static, notes=notes,
-            server_env=dict(server_env or {}))
+            server_env=server_env if callable(server_env) else dict(server_env or {}),
+            seconds=seconds, reps=reps)
         return setup
 
     return register

@@ -110,6 +110,7 @@ def verdict(outcome: Outcome, options: Options) -> str:
 def markdown(outcome: Outcome, options: Options, machine: dict[str, str],
              versions: dict[str, str]) -> str:
     workload = outcome.workload
+    ran = outcome.options or options  # with the workload's own length and rounds
     when = outcome.started.strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"## {workload.name} — {when}",
@@ -122,7 +123,7 @@ def markdown(outcome: Outcome, options: Options, machine: dict[str, str],
         f"- Server: `{_server_command(outcome.server['argv'])}` (the Dockerfile's command), production "
         "settings (no CREATORNEXT_DEV), PostgreSQL + Redis.",
         f"- Load: {versions['wrk']}, {options.threads} thread(s), {options.connections} connections; "
-        f"{options.reps} round(s) × {options.seconds} s per measurement, baselines interleaved; "
+        f"{ran.reps} round(s) × {ran.seconds} s per measurement, baselines interleaved; "
         "medians, spread = min–max.",
         *[f"- {note}" for note in outcome.notes],
     ]

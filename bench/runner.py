@@ -13,6 +13,7 @@ The order of events, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import random
@@ -69,6 +70,17 @@ class Options:
     redis_url: str = "redis://127.0.0.1:6379/13"
     seed: int = 20260101
     template_cache: bool = True  # reuse a migrated template from an earlier run (database.py)
+    # What the command line set explicitly ("seconds", "reps"): it beats a workload's own default.
+    given: frozenset[str] = frozenset()
+
+    def for_workload(self, workload: Workload) -> Options:
+        """These options with ``workload``'s own length and rounds where the command line gave
+        none (not in --smoke, which is always 1 round of 1 s)."""
+        if self.smoke:
+            return self
+        seconds = self.seconds if "seconds" in self.given or workload.seconds is None else workload.seconds
+        reps = self.reps if "reps" in self.given or workload.reps is None else workload.reps
+        return dataclasses.replace(self, seconds=seconds, reps=reps)
 
 
 @dataclass
@@ -130,6 +142,7 @@ class Outcome:
     started: dt.datetime
     elapsed: float
     ledger_check: str | None = None
+    options: Options | None = None  # as the workload ran (its own --seconds / --reps defaults)
 
     @property
     def passed(self) -> bool:
@@ -197,8 +210,9 @@ def _ledger_check(env: dict[str, str], tmp: Path) -> tuple[bool, str]:
 def start_server(workload: Workload, options: Options, db_name: str, tmp: Path) -> Gunicorn:
     """The production server for ``workload``, pointed at its (maybe not yet existing) database:
     workers touch the database only on the first request, so they may boot while it is made."""
+    extra = workload.server_env() if callable(workload.server_env) else workload.server_env
     env = {**production_env(database.url_for(options.server_url, db_name), options, tmp),
-           **(workload.server_env or {})}
+           **(extra or {})}
     (tmp / "var").mkdir(exist_ok=True)
     (tmp / "static").mkdir(exist_ok=True)
     if workload.needs_static:
@@ -214,6 +228,7 @@ def run_workload(workload: Workload, options: Options, *, server: Gunicorn, temp
                  log: Callable[[str], None]) -> Outcome:
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
+    options = options.for_workload(workload)
     db_url = database.url_for(options.server_url, db_name)
     try:
         database.create(options.server_url, db_name, template=template)
@@ -243,10 +258,13 @@ def run_workload(workload: Workload, options: Options, *, server: Gunicorn, temp
                        "workers": server.workers, "pids": server.pids()}
         server.stop()
         database.drop(options.server_url, db_name)
-    notes = ctx.notes + _noise_notes(figures)
+    notes = (ctx.notes + [f"{name}, round {i}: {line}" for name, summary in figures.items()
+                          for i, stats in enumerate(summary.runs, start=1) for line in stats.notes]
+             + _noise_notes(figures))
     return Outcome(workload=workload, figures=figures, baselines=tuple(baselines),
                    loads=tuple(loads), checks=checks, notes=notes, server=server_info,
-                   started=started, elapsed=time.monotonic() - clock, ledger_check=ledger)
+                   started=started, elapsed=time.monotonic() - clock, ledger_check=ledger,
+                   options=options)
 
 
 def _set_up(workload: Workload, options: Options, conn: Connection,

@@ -3,14 +3,23 @@
 - The events ``tip-webhooks`` builds and signs are accepted by the app's own verification, and
   carry the fee where the app reads it (so no provider call is needed).
 - The migrated-template cache is keyed by everything migrations depend on, and nothing else.
+- The paced sender (the soak's load tool) sends each request once, with a key of its own, and
+  reports every outcome; a workload's own length and rounds give way to the command line's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from bench import paced_sender
+from bench.cli import build_options, parse
 from bench.database import schema_fingerprint
+from bench.registry import Workload
 from bench.webhook_sender import sign
 from bench.workloads.tip_webhooks import SECRET, event
 from creatornext.payments import webhooks
@@ -51,3 +60,59 @@ def test_template_cache_key_follows_migrations_and_what_they_import(tmp_path: Pa
 
     (app / "migrations" / "0002_more.py").write_text("")
     assert schema_fingerprint(tmp_path) not in (first, second)
+
+
+def test_paced_sender_sends_each_request_once_and_reports_every_outcome():
+    seen: list[tuple[str, str, str | None, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):  # HTTP/1.0: one request a connection, like gunicorn's sync worker
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.command, self.path, self.headers.get("Idempotency-Key"), body))
+            self.send_response(500 if self.path == "/fail" else (201 if self.command == "POST" else 200))
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    plan = [("read", "GET", "/r", "", ""), ("write", "POST", "/w", "tok", '{"ref": "{key}"}'),
+            ("broken", "GET", "/fail", "", "")]
+    try:
+        # In a thread of its own: the browser suite's Playwright keeps an event loop running in
+        # this one (asyncio.run refuses to nest), as the harness runs the sender in its own process.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            result = pool.submit(asyncio.run, paced_sender.run(
+                plan, f"http://127.0.0.1:{server.server_port}/", 300, 0.5, "t", 7)).result(timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    kinds = result["kinds"]
+    assert result["sent"] == result["answered"] == len(seen) == sum(k["sent"] for k in kinds.values())
+    assert 90 <= result["sent"] <= 210  # 300/s for 0.5 s, Poisson arrivals
+    assert kinds["read"]["statuses"] == {"200": kinds["read"]["sent"]} and kinds["read"]["ok_keys"] == []
+    assert result["non2xx"] == kinds["broken"]["sent"] and kinds["broken"]["error_samples"]
+    posted = [(key, body) for method, _, key, body in seen if method == "POST"]
+    keys = [key for key, _ in posted]
+    assert len(set(keys)) == len(keys) == kinds["write"]["sent"]
+    assert sorted(kinds["write"]["ok_keys"]) == sorted(keys)
+    assert all(json.loads(body) == {"ref": key} for key, body in posted)
+    assert sum(w["answered"] for w in result["windows"]) == result["answered"]
+
+
+def test_a_workloads_own_length_gives_way_to_the_command_line():
+    soak_like = Workload(name="w", description="", setup=lambda ctx: None, seconds=600, reps=1)
+    plain = Workload(name="p", description="", setup=lambda ctx: None)
+
+    assert (build_options(parse([])).for_workload(soak_like).seconds,
+            build_options(parse([])).for_workload(soak_like).reps) == (600, 1)
+    assert build_options(parse(["--seconds", "20"])).for_workload(soak_like).seconds == 20
+    assert build_options(parse(["--reps", "2"])).for_workload(soak_like).reps == 2
+    assert build_options(parse([])).for_workload(plain).seconds == 10
+    smoke = build_options(parse(["--smoke"])).for_workload(soak_like)
+    assert (smoke.seconds, smoke.reps) == (1, 1)
