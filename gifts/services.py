@@ -305,7 +305,8 @@ def redemption_review(*, redemption: Redemption, actor: User, approve: bool, rea
     if not reason.strip():
         raise ValidationError({"reason": ["Give a reason."]})
     with transaction.atomic():
-        redemption = Redemption.objects.select_for_update(no_key=True).select_related("creator__user").get(pk=redemption.pk)
+        redemption = (Redemption.objects.select_for_update(no_key=True).select_related("creator__user")
+                      .get(pk=redemption.pk))
         if redemption.status != Redemption.Status.IN_REVIEW:
             raise InvalidState(f"This redemption is already {redemption.status}.")
         if second_approval(action="redemption.approve" if approve else "redemption.reject",
