@@ -179,6 +179,19 @@ def refund(refund: Any) -> ProviderRefund:
     return ProviderRefund(id=result["id"], status=_get(result, "status", "succeeded") or "succeeded")
 
 
+def refund_unrecorded(intent_id: str) -> ProviderRefund:
+    """Refund in full a charge that has no payment row of ours (webhooks: "unrecorded charges").
+    Keyed by the PaymentIntent, so however often it is retried the payer is refunded once."""
+    stripe_client = client()
+    try:
+        result = stripe_client.v1.refunds.create(
+            {"payment_intent": intent_id, "metadata": {"reason": "unrecorded_charge"}},  # type: ignore[typeddict-item]
+            {"idempotency_key": f"unrecorded-refund:{intent_id}"})
+    except stripe.StripeError as exc:
+        raise ProviderError(str(exc)) from exc
+    return ProviderRefund(id=result["id"], status=_get(result, "status", "succeeded") or "succeeded")
+
+
 def _raise(exc: Exception) -> ProviderRefund:
     raise ProviderError(str(exc)) from exc
 

@@ -24,8 +24,11 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from creatornext.audit.services import audit_record
+from creatornext.core import config
 from creatornext.core.api import error_body
-from creatornext.payments import services
+from creatornext.payments import provider, services
+from creatornext.payments.config import UNRECORDED_REFUND_AFTER
 from creatornext.payments.models import Payment, WebhookEvent
 from creatornext.payments.provider import ProviderPayment
 
@@ -109,8 +112,26 @@ def register_event_type(kind: str, handler: Callable[[dict[str, Any]], bool]) ->
     EVENT_HANDLERS[kind] = handler
 
 
-def _apply(event: dict[str, Any]) -> bool:
-    """Apply one event; False when it is not ours to handle (ignored)."""
+def _unrecorded(stored: WebhookEvent, obj: dict[str, Any]) -> bool:
+    """An event for one of our payment ids whose row never appeared: the request that created the
+    payment rolled back after the provider had charged the card (a crash, a lost connection).
+    Nothing was credited anywhere, so the payer gets the money back; staff see it in the audit
+    log and in reconciliation. Other events about such a charge are ignored."""
+    if stored.payload["type"] != "payment_intent.succeeded":
+        return False
+    refund = provider.refund_unrecorded(obj["id"])
+    log.error("Refunded charge %s (payment id %s, %s minor units): no payment row of ours",
+              obj["id"], obj["metadata"]["payment_id"], obj.get("amount"))
+    audit_record(actor=None, action="payment.unrecorded_refunded", obj=stored,
+                 after={"payment_intent": obj["id"], "payment_id": obj["metadata"]["payment_id"],
+                        "amount": obj.get("amount"), "currency": obj.get("currency"), "refund": refund.id},
+                 reason="The provider charged a payment of ours that was never committed.")
+    return True
+
+
+def _apply(stored: WebhookEvent) -> bool:
+    """Apply one stored event; False when it is not ours to handle (ignored)."""
+    event = stored.payload
     kind = event["type"]
     if kind in EVENT_HANDLERS:
         return EVENT_HANDLERS[kind](event)
@@ -119,8 +140,11 @@ def _apply(event: dict[str, Any]) -> bool:
     if payment is None:
         if str((obj.get("metadata") or {}).get("payment_id", "")).isdigit():
             # Ours, but its row is not visible yet (the request that created it has not committed):
-            # fail now so the sweeper retries, instead of losing the event.
-            raise LookupError(f"payment {obj['metadata']['payment_id']} not found (yet)")
+            # fail now so the sweeper retries, instead of losing the event. Long after any request
+            # could still commit, the row will never come.
+            if timezone.now() - stored.received_at < timedelta(minutes=config.get(UNRECORDED_REFUND_AFTER)):
+                raise LookupError(f"payment {obj['metadata']['payment_id']} not found (yet)")
+            return _unrecorded(stored, obj)
         return False
     source = f"webhook:{event['id']}"
     if kind == "payment_intent.succeeded":
@@ -158,7 +182,7 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
         stored.attempts += 1
         try:
             with transaction.atomic():
-                handled = _apply(stored.payload)
+                handled = _apply(stored)
         except Exception as exc:
             log.exception("Webhook event %s failed (attempt %s)", stored.event_id, stored.attempts)
             stored.status = WebhookEvent.Status.FAILED

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from creatornext.core import config
 from creatornext.ledger import selectors
 from creatornext.ledger.models import Transaction
 from creatornext.payments import provider, services
@@ -237,6 +238,42 @@ def test_events_for_payments_that_are_not_ours_are_ignored_not_failed(send):
     evt = event("payment_intent.succeeded", {"id": "pi_unknown", "metadata": {}})
     assert send(evt).status_code == 200
     assert WebhookEvent.objects.get(event_id=evt["id"]).status == "ignored"
+
+
+def _charge_without_a_payment_row(payment_id: str):
+    """What a request leaves behind when its transaction rolls back after the provider charged."""
+    return provider.client().v1.payment_intents.create({
+        "amount": 1300, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
+        "metadata": {"payment_id": payment_id, "purpose": "tip", "ref": "tip:rolled-back"}})
+
+
+@pytest.mark.django_db
+def test_a_charge_whose_payment_row_never_appears_is_refunded_once_after_the_grace_period(send):
+    from creatornext.audit.models import AuditEvent
+    from creatornext.payments.config import UNRECORDED_REFUND_AFTER
+    from creatornext.payments.webhooks import webhook_event_process
+
+    pi = _charge_without_a_payment_row("987654320")
+    evt = event("payment_intent.succeeded", {"id": pi["id"], "amount": 1300, "currency": "usd",
+                                             "metadata": {"payment_id": "987654320"}})
+    send(evt)
+    stored = WebhookEvent.objects.get(event_id=evt["id"])
+    assert stored.status == "failed"  # maybe its request has not committed yet: retried, not refunded
+    grace = timedelta(minutes=config.get(UNRECORDED_REFUND_AFTER))
+    WebhookEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - grace + timedelta(minutes=1))
+    assert webhook_event_process(event_pk=stored.pk).status == "failed"
+    assert not provider.client().v1.refunds.list({"payment_intent": pi["id"]}).data
+
+    WebhookEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - grace)
+    assert webhook_event_process(event_pk=stored.pk).status == "processed"
+    refunds = provider.client().v1.refunds.list({"payment_intent": pi["id"]}).data
+    assert [(r["amount"], r["status"]) for r in refunds] == [(1300, "succeeded")]
+    audit = AuditEvent.objects.get(action="payment.unrecorded_refunded")
+    assert audit.after["payment_intent"] == pi["id"] and audit.after["amount"] == 1300
+    # Processed: delivered again, nothing more happens; and nothing was ever credited
+    send(evt)
+    assert len(provider.client().v1.refunds.list({"payment_intent": pi["id"]}).data) == 1
+    assert not Transaction.objects.exists()
 
 
 @pytest.mark.django_db
