@@ -259,7 +259,9 @@ def schema_fingerprint(repo: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(seen):
         digest.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes() + b"\0")
-    packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    # A set: the project's own metadata is found twice when the repository is on sys.path too
+    # (pytest's rootdir), and the suite's fingerprint must equal the harness's (tests/conftest.py).
+    packages = sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()})
     digest.update("\n".join(packages).encode())
     digest.update(sys.version.encode() + BASELINE_TABLE.encode())
     return digest.hexdigest()[:20]
@@ -288,10 +290,13 @@ def template_dump_path(fingerprint: str) -> Path:
     return base / "creatornext" / "bench" / f"template-{fingerprint}.sql"
 
 
-def save_template_dump(server_url: str, template: str, path: Path) -> bool:
+def save_template_dump(server_url: str, template: str, path: Path, *, add_baseline_table: bool = False) -> bool:
     """Keep the freshly migrated ``template`` as a plain SQL dump (a file, like a build cache: no
     database is left behind) and delete all but the newest ``CACHES_KEPT`` dumps. False when
-    pg_dump is missing or fails: the run goes on with its own template either way."""
+    pg_dump is missing or fails: the run goes on with its own template either way.
+
+    ``add_baseline_table``: ``template`` is a database migrated by someone else (the test suite's,
+    tests/conftest.py), so the dump gets the baselines' table the harness adds to its own."""
     pg_dump = _tool("pg_dump")
     if pg_dump is None:
         return False
@@ -302,6 +307,9 @@ def save_template_dump(server_url: str, template: str, path: Path) -> bool:
     if result.returncode:
         partial.unlink(missing_ok=True)
         return False
+    if add_baseline_table:
+        with partial.open("a") as dump:
+            dump.write(f"\nSET search_path = public;\n{BASELINE_TABLE};\n")
     os.replace(partial, path)  # whole or nothing: a concurrent run never reads half a dump
     for old in sorted(path.parent.glob("template-*.sql"), key=lambda p: p.stat().st_mtime,
                       reverse=True)[CACHES_KEPT:]:

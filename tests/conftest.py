@@ -31,6 +31,27 @@ def _production_services(django_db_setup, django_db_blocker):
         pytest.exit("The test suite needs Redis (REDIS_URL). Run `make test`.", returncode=2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _bench_template_cache(_production_services):
+    """The bench smoke (tests/bench) starts from a migrated template, kept between runs as a dump
+    (bench/database.py). On a machine without one, the suite's own database — just migrated, no
+    test has run yet — is that schema: dumping it costs ~1 s here, migrating again cost the smoke
+    ~4 s of its ten."""
+    import os
+    from pathlib import Path
+
+    from bench import database
+
+    path = database.template_dump_path(database.schema_fingerprint(Path(__file__).resolve().parents[1]))
+    if path.exists():
+        return
+    name = settings.DATABASES["default"]["TEST"]["NAME"]  # the suite's database (creatornext/settings.py)
+    # (pytest-django creates it only when some collected test uses the database: otherwise
+    # pg_dump finds nothing, and the harness migrates its own as before.)
+    database.save_template_dump(database.url_for(os.environ["DATABASE_URL"], "postgres"), name, path,
+                                add_baseline_table=True)
+
+
 @pytest.fixture(autouse=True)
 def _celery_eager():
     """Tasks run in-process in unit tests; the real worker is proven by the `make run` smoke."""
