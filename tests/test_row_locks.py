@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from eligibility.defaults import seed_defaults
 from gifts import services as gifts
@@ -21,6 +21,7 @@ from gifts.defaults import seed_catalog
 from gifts.models import GiftSend, Redemption, Video
 from tests.eligibility.helpers import enroll, make_creator
 from tests.gifts.conftest import gift_id
+from tests.support.concurrency import failures_of
 from tests.support.ledger import give_coins, give_diamonds
 from tests.support.world import make_user
 
@@ -38,7 +39,6 @@ def test_a_gift_send_committing_while_its_creator_redeems_does_not_deadlock():
     give_coins(fan, 100)
     give_diamonds(creator.user, 10_000)
     sent = threading.Event()
-    failures: list[BaseException] = []
 
     def gift():  # holds the creator's diamonds row, then commits (foreign-key checks on users)
         with transaction.atomic():
@@ -50,19 +50,7 @@ def test_a_gift_send_committing_while_its_creator_redeems_does_not_deadlock():
         sent.wait(10)
         gifts.redemption_create(creator=creator, diamonds=2_000)
 
-    def run(job):
-        try:
-            job()
-        except BaseException as exc:
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in (gift, redeem)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    failures = failures_of(gift, redeem)
     assert failures == []  # before: "deadlock detected" in one of them
     assert GiftSend.objects.count() == 1 and Redemption.objects.count() == 1
 

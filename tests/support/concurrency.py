@@ -33,3 +33,24 @@ def run_together(n: int, fn: Callable[[int], Any]) -> list[Any]:
     for thread in threads:
         thread.join()
     return results
+
+
+def failures_of(*jobs: Callable[[], Any]) -> list[BaseException]:
+    """Run each job in a thread of its own (own connection, closed after) and wait for all;
+    return what they raised. A thread's exception is otherwise only a warning."""
+    failures: list[BaseException] = []
+
+    def run(job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

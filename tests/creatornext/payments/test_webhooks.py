@@ -21,6 +21,7 @@ from creatornext.payments.models import Payment, PaymentStatus, WebhookEvent
 from creatornext.payments.provider import ProviderPayment
 from creatornext.payments.webhooks import webhook_events_retry_due
 from tests.creatornext.payments import conftest as purpose
+from tests.support.concurrency import failures_of
 from tests.support.stripe import charge_refunded, deliver, dispute, event, pi_succeeded, sign
 from tests.support.world import make_user
 
@@ -160,16 +161,7 @@ def test_a_refund_before_the_success_it_implies_credits_then_takes_back_once(sen
 @pytest.mark.django_db(transaction=True)
 def test_confirmation_and_webhook_racing_credit_exactly_once_100_times():
     payments = [new_payment() for _ in range(100)]
-    failures: list[BaseException] = []  # raised in a thread: a thread's exception is only a warning
-
-    def failing_the_test(job):
-        try:
-            job()
-        except BaseException as exc:
-            failures.append(exc)
-        finally:
-            connection.close()
-
+    failures: list[BaseException] = []
     for payment in payments:
         barrier = threading.Barrier(2)
 
@@ -183,11 +175,7 @@ def test_confirmation_and_webhook_racing_credit_exactly_once_100_times():
             status = deliver(Client(), pi_succeeded(p), SECRET).status_code
             assert status == 200, status
 
-        threads = [threading.Thread(target=failing_the_test, args=(job,)) for job in (confirm, webhook)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        failures += failures_of(confirm, webhook)  # raised in a thread: fails the test
     assert failures == []
     for payment in payments:
         assert Transaction.objects.filter(key=f"testpay:{payment.pk}:captured").count() == 1
