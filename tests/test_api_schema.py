@@ -64,7 +64,8 @@ def test_api_conforms_to_its_schema_anonymously(case):
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @pytest.mark.django_db
-@pytest.mark.usefixtures("_keep_test_connection")
+# The payment endpoints call the provider: its local fake, whichever tests ran before this one.
+@pytest.mark.usefixtures("_keep_test_connection", "fake_stripe")
 def test_api_conforms_to_its_schema_as_a_signed_in_creator(case):
     from tests.support.world import build_world
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 DOCS_PATH = "/api/docs/"
 
@@ -57,3 +57,25 @@ class ContentSecurityPolicyMiddleware:
             response["Content-Security-Policy"] = policy(
                 settings.STRIPE_FAKE, settings.STRIPE_API_BASE, request.path.startswith(DOCS_PATH))
         return response
+
+
+class RejectNulCharactersMiddleware:
+    """400 for a path or query string with a NUL character (``%00``), before any view runs.
+
+    PostgreSQL text never holds NUL, so such a value can match nothing; passed on as a lookup
+    value it made psycopg2 raise (a 500) instead. API paths answer with the API's error shape.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            message = "The address contains a NUL character (%00)."
+            if request.path.startswith("/api/"):
+                from creatornext.core.api import error_body
+
+                return JsonResponse(error_body("invalid", message), status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

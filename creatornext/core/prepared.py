@@ -77,6 +77,8 @@ class PreparedQuery:
         for name, kind in self._arguments.items():
             if not isinstance(values[name], kind) or isinstance(values[name], bool):
                 raise TypeError(f"{name} must be {kind.__name__}")
+        if any(isinstance(v, str) and "\x00" in v for v in values.values()):
+            return None  # PostgreSQL text never holds NUL: nothing can match (psycopg2 would raise)
         alias = DEFAULT_DB_ALIAS  # one database; a router would pick it here
         connection = connections[alias]
         key = (alias, str(connection.settings_dict["NAME"]))

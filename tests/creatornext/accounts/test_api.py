@@ -200,3 +200,18 @@ def test_me_shows_roles():
     staff = make_user("boss", staff=True)
     assert api_client(staff).get("/api/v1/me/").json()["roles"] == ["fan", "staff"]
     assert User.objects.get(username="boss").email == "boss@example.com"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/creators/ab%00c/", "/api/v1/marketplace/creators/?q=a%00b",
+                                  "/@ab%00c"])
+def test_a_nul_character_in_the_address_is_a_400_not_a_server_error(path):
+    response = APIClient().get(path)
+    assert response.status_code == 400
+    if path.startswith("/api/"):
+        assert response.json()["error"]["code"] == "invalid"
+
+
+def test_a_token_with_a_nul_character_is_401():
+    response = APIClient(HTTP_AUTHORIZATION="Token abc\x00def").get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Invalid token."

@@ -57,3 +57,9 @@ def test_arguments_are_checked():
         PreparedQuery(lambda a: CreatorProfile.objects.values("id"), when=float)
     with pytest.raises(TypeError, match="values"):
         PreparedQuery(lambda a: CreatorProfile.objects.filter(pk=a["pk"]), pk=int).first(pk=1)
+
+
+@pytest.mark.django_db
+def test_a_value_with_a_nul_character_matches_nothing_instead_of_failing():
+    make_creator("maya")
+    assert FACTS.first(handle="ma\x00ya", fan=1) is None
