@@ -58,8 +58,13 @@ def handlers_for(purpose: str) -> PurposeHandlers:
 # --- creating ----------------------------------------------------------------------------------
 def payment_create(*, purpose: str, ref: str, payer: Any, amount: Money, payment_method: str,
                    metadata: dict[str, Any] | None = None) -> Payment:
-    """Charge ``payer`` now. The row is committed before the provider call; the outcome is applied
-    through the same transition path as webhooks. A decline is a *failed* payment, not an error."""
+    """Charge ``payer`` now; the outcome is applied through the same transition path as webhooks.
+    A decline is a *failed* payment, not an error.
+
+    The row is written before the provider call, but it is committed only with the caller's
+    transaction (today every caller holds one: the request's). If that transaction rolls back
+    after the charge, the webhook refunds the charge once the grace period has passed
+    (``webhooks._unrecorded``); decision 0017 has the design that commits first."""
     handlers_for(purpose)  # refuse unknown purposes before any money moves
     payment = Payment.objects.create(purpose=purpose, ref=ref, payer=payer, amount=amount.amount,
                                      currency=amount.currency, metadata=metadata or {})
