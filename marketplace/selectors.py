@@ -20,6 +20,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower
 
 from creatornext.accounts.models import Brand, User
+from creatornext.core.prepared import ServerStatement
 from eligibility.selectors import enrolled_in
 from marketplace import taxonomy
 from marketplace.cursor import Position
@@ -355,11 +356,11 @@ def _pg_segments(params: SearchParams) -> list[_Segment]:
 
 def _pg_statement(segments: list[_Segment], column: str, start: int, after: tuple[int, int] | None,
                   forward: bool, batch: int) -> tuple[str, list[Any]]:
-    """One statement for the next ``batch`` candidates from segment ``start`` on (after the
-    (value, id) position in it), in page order: each segment a keyset walk of its own (UNION ALL
-    runs the next one only if the earlier ones ran out). Only then is each candidate checked for
-    being listed and drawn as a card: the enrolment probe costs more than a row of the walk, so it
-    runs on the few candidates of the page, not on every row a filter or a sort looks at."""
+    """One statement for the next ``batch`` candidates (segment, id, value) from segment
+    ``start`` on (after the (value, id) position in it), in page order: each segment a keyset walk
+    of its own (UNION ALL runs the next one only if the earlier ones ran out). It reads the
+    profile table alone: whether each candidate is listed, and its card, come after (``_CARDS``),
+    for the few candidates of the page only, not for every row a filter or a sort looks at."""
     direction, cmp, strict = ("DESC", "<=", "<") if forward else ("ASC", ">=", ">")
     order = list(range(start, len(segments))) if forward else list(range(start, -1, -1))
     parts, args = [], []
@@ -371,16 +372,33 @@ def _pg_statement(segments: list[_Segment], column: str, start: int, after: tupl
             clause += f" AND p.{column} {cmp} %s AND (p.{column} {strict} %s OR p.id {strict} %s)"
             clause_args += [after[0], after[0], after[1]]
         # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
-        parts.append(f"(SELECT {index} AS segment, p.id, p.{column} AS value FROM "  # noqa: S608
+        parts.append(f"SELECT {index} AS segment, p.id, p.{column} AS value FROM "  # noqa: S608
                      f"marketplace_marketplaceprofile p WHERE {clause} "
-                     f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s)")
+                     f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s")
         args += [*clause_args, batch]
-    enrolled, enrolled_args = _enrolled_sql()
+    if len(parts) == 1:
+        return parts[0], args
     page_order = f"segment {'ASC' if forward else 'DESC'}, value {direction}, id {direction}"
-    sql = (f"SELECT c.segment, c.id, c.value, {enrolled} AS listed, {CARD_SQL} "  # noqa: S608
-           f"FROM (SELECT * FROM ({' UNION ALL '.join(parts)}) u ORDER BY {page_order} LIMIT %s) c "
-           f"JOIN marketplace_marketplaceprofile p ON p.id = c.id ORDER BY c.{page_order.replace(', ', ', c.')}")
-    return sql, [*enrolled_args, *args, batch]
+    union = " UNION ALL ".join(f"({part})" for part in parts)
+    return f"SELECT * FROM ({union}) u ORDER BY {page_order} LIMIT %s", [*args, batch]  # noqa: S608
+
+
+_CARDS: list[ServerStatement] = []
+
+
+def _cards_statement() -> ServerStatement:
+    """Whether each of some profiles is listed, and its card: (id, listed, card JSON text).
+
+    A prepared statement (planned once per connection): its plan is the same whatever the ids
+    (primary-key lookups, one enrolment probe each), and planning the probe and the card's
+    expressions cost as much as running them on a page of rows (docs/decisions/0009)."""
+    if not _CARDS:
+        enrolled, _ = _enrolled_sql()
+        _CARDS.append(ServerStatement(
+            "marketplace_cards",
+            f"SELECT p.id, {enrolled} AS listed, {CARD_SQL} "  # noqa: S608 (fixed SQL, no values)
+            "FROM marketplace_marketplaceprofile p WHERE p.id = ANY(%s)"))
+    return _CARDS[0]
 
 
 def _pg_search(params: SearchParams, *, position: Position | None, page_size: int) -> SearchPage:
@@ -393,16 +411,21 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
     rows: list[tuple[int, int, int, str]] = []
     # A few more candidates than the page needs: some may not be listed (paused, opted out).
     batch = page_size + 1 + max(4, page_size // 4)
+    cards = _cards_statement()
     with connection.cursor() as cur:
         while True:
             sql, args = _pg_statement(segments, column, start, after, forward, batch)
             cur.execute(sql, args)
             candidates = cur.fetchall()
-            rows += [(seg, value, row_id, card) for seg, row_id, value, listed, card in candidates if listed]
+            if candidates:
+                cards.execute(cur, [*_enrolled_sql()[1], [row_id for _, row_id, _ in candidates]])
+                drawn = {row_id: card for row_id, listed, card in cur.fetchall() if listed}
+                rows += [(seg, value, row_id, drawn[row_id]) for seg, row_id, value in candidates
+                         if row_id in drawn]
             if len(rows) > page_size or len(candidates) < batch:
                 break
             # Too many unlisted candidates: go on after the last one, with a larger batch.
-            start, _, value, last_id = candidates[-1][0], None, candidates[-1][2], candidates[-1][1]
+            start, value, last_id = candidates[-1][0], candidates[-1][2], candidates[-1][1]
             after, batch = (value, last_id), batch * 4
     return _page(ordering, rows[:page_size + 1], position, page_size)
 

@@ -92,3 +92,52 @@ class PreparedQuery:
             return None
         converted = next(iter(compiled.compiler.results_iter(results=[[row]])))
         return dict(zip(compiled.names, converted, strict=True))
+
+
+class ServerStatement:
+    """A statement PostgreSQL parses and plans once per connection (``PREPARE``, then
+    ``EXECUTE``): for a hot statement whose best plan does not depend on its arguments, such as
+    rows fetched by primary key. Planning a statement with subqueries costs more than running it
+    on a few rows; ``EXECUTE`` skips it. PostgreSQL keeps the plan valid itself (a schema change
+    or ``ANALYZE`` re-plans) and chooses between a custom and a generic plan as usual (default
+    ``plan_cache_mode``). Not for statements whose plan should follow their values (a search
+    whose selectivity changes with its filters): those stay ordinary statements.
+
+    ``sql`` uses ``%s`` placeholders like any Django query (``%%`` for a literal ``%``). A
+    prepared statement belongs to its connection and outlives transactions (a rollback keeps
+    it), so which connections hold it is remembered per raw connection. It needs the
+    connection to be the session's own: a pooler in transaction mode (PgBouncer) would hand
+    another session's connection over, so this stack does not use one (docker-compose.yml).
+    """
+
+    def __init__(self, name: str, sql: str) -> None:
+        if not name.isidentifier():
+            raise ValueError(f"{name!r}: a statement name is a plain identifier")
+        parts = sql.split("%%")
+        count = sum(part.count("%s") for part in parts)
+        numbered, n = [], 0
+        for part in parts:
+            pieces = part.split("%s")
+            text = pieces[0]
+            for piece in pieces[1:]:
+                n += 1
+                text += f"${n}{piece}"
+            numbered.append(text)
+        self.name, self.count = name, count
+        self._prepare = f"PREPARE {name} AS {'%'.join(numbered)}"
+        self._execute = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+
+    def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
+        """Run the statement on ``cursor`` (a Django cursor of the default connection)."""
+        if len(params) != self.count:
+            raise TypeError(f"{self.name} takes {self.count} parameters, not {len(params)}")
+        wrapper = connections[cursor.db.alias]
+        raw = wrapper.connection
+        held: tuple[Any, set[str]] | None = getattr(wrapper, "_server_statements", None)
+        if held is None or held[0] is not raw:
+            held = (raw, set())
+            wrapper._server_statements = held  # type: ignore[attr-defined]
+        if self.name not in held[1]:
+            cursor.execute(self._prepare)
+            held[1].add(self.name)
+        cursor.execute(self._execute, list(params))

@@ -35,8 +35,11 @@ class Command(BaseCommand):
         for query in queries:
             with CaptureQueriesContext(connection) as captured:
                 run_search(dict(parse_qsl(query, keep_blank_values=True)))
+            # The walk, then the prepared statement that draws the page's cards (EXPLAIN
+            # EXECUTE shows the plan PostgreSQL holds for it).
             selects = [q["sql"] for q in captured.captured_queries
-                       if "marketplace_marketplaceprofile" in q["sql"]]
+                       if q["sql"].startswith("EXECUTE marketplace_cards")
+                       or (q["sql"].startswith("SELECT") and "marketplace_marketplaceprofile" in q["sql"])]
             plans = []
             with connection.cursor() as cursor:
                 for sql in selects:

@@ -1,11 +1,13 @@
 """core.prepared: an ORM query compiled once, run with new values — same rows as the ORM."""
 
 import pytest
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.test.utils import CaptureQueriesContext
 
 from creatornext.accounts.models import Block, CreatorProfile
 from creatornext.accounts.selectors import creators_with_handle_key, handle_key
-from creatornext.core.prepared import PreparedQuery
+from creatornext.core.prepared import PreparedQuery, ServerStatement
 from tests.eligibility.helpers import make_creator
 from tests.support.world import make_user
 
@@ -63,3 +65,54 @@ def test_arguments_are_checked():
 def test_a_value_with_a_nul_character_matches_nothing_instead_of_failing():
     make_creator("maya")
     assert FACTS.first(handle="ma\x00ya", fan=1) is None
+
+
+# --- ServerStatement: PREPARE once per connection, EXECUTE each time ---------------------------
+PAIR = ServerStatement("test_prepared_pair", "SELECT %s::int + 1, '100%%'::text, %s::text")
+
+
+def _prepares(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith("PREPARE")]
+
+
+@pytest.mark.django_db
+def test_a_server_statement_is_prepared_once_per_connection_and_runs_with_each_set_of_values():
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cur:
+        for n in (1, 41):
+            PAIR.execute(cur, [n, "a'b"])
+            assert cur.fetchall() == [(n + 1, "100%", "a'b")]
+    assert len(_prepares(captured)) <= 1  # none if an earlier test prepared it on this connection
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_prepared_pair'")
+        assert cur.fetchone() == (1,)
+
+
+@pytest.mark.django_db
+def test_a_server_statement_outlives_a_rollback_and_is_prepared_again_on_a_new_connection():
+    with connection.cursor() as cur:
+        PAIR.execute(cur, [1, "x"])
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        with connection.cursor() as cur:
+            PAIR.execute(cur, [2, "y"])
+        raise ZeroDivisionError
+    with connection.cursor() as cur:  # still prepared: PREPARE is not undone by a rollback
+        PAIR.execute(cur, [3, "z"])
+        assert cur.fetchall() == [(4, "100%", "z")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_the_statement_again():
+    with connection.cursor() as cur:
+        PAIR.execute(cur, [1, "x"])
+    connection.close()
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cur:
+        PAIR.execute(cur, [5, "again"])
+        assert cur.fetchall() == [(6, "100%", "again")]
+    assert len(_prepares(captured)) == 1
+
+
+def test_a_server_statement_refuses_the_wrong_number_of_values_and_odd_names():
+    with pytest.raises(TypeError, match="takes 2 parameters"):
+        PAIR.execute(None, [1])
+    with pytest.raises(ValueError, match="plain identifier"):
+        ServerStatement("x; DROP TABLE y", "SELECT 1")
