@@ -19,6 +19,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The API first: Django tries patterns in order, and the API takes most requests (resolving
+    # a search through every page pattern before it cost 14% of the search's Python). No page
+    # pattern matches a path under api/v1/, so the order changes nothing else.
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("", site_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
     path("@<str:handle>", site_views.creator_page, name="creator-page"),
@@ -31,7 +35,6 @@ urlpatterns = [
     path("accounts/", include("creatornext.accounts.page_urls")),
     path("eligibility/", include("eligibility.page_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Split: Swagger UI's start-up script is a file of ours, not inline (Content-Security-Policy).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -18,7 +18,7 @@ from creatornext.accounts import selectors as account_selectors
 from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.core import config
-from creatornext.core.api import ApiError, MoneyField, Pagination, StrictInputSerializer, paginated
+from creatornext.core.api import ApiError, JsonOnlyNegotiation, MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.money import Money
 from eligibility.selectors import enrollment_status
 from marketplace import config as settings_
@@ -202,6 +202,7 @@ def _page_size() -> int:
 class CreatorSearchApi(APIView):
     # Authentication: the default classes (creatornext.accounts.authentication: the token check
     # compiled once, which this search's per-request cost asked for first: decision 0009).
+    content_negotiation_class = JsonOnlyNegotiation
     @extend_schema(operation_id="marketplace_creators_search", parameters=[SearchQuery],
                    responses={200: paginated(CreatorCardOutput)})
     def get(self, request: Request) -> HttpResponse:

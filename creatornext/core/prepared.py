@@ -29,6 +29,22 @@ class _Compiled:
     def __init__(self, compiler: SQLCompiler, sql: str, slots: list[str | None], constants: list[Any],
                  names: list[str]) -> None:
         self.compiler, self.sql, self.slots, self.constants, self.names = compiler, sql, slots, constants, names
+        # The column converters (what ``results_iter`` works out for every call) are fixed by the
+        # query: found once. Composite columns keep the ORM's own path.
+        fields = [s[0] for s in compiler.select[0:compiler.col_count]]
+        self.converters = (None if compiler.has_composite_fields(fields)
+                           else list(compiler.get_converters(fields).items()))
+
+    def convert(self, row: tuple) -> list[Any]:
+        if self.converters is None:
+            return list(next(iter(self.compiler.results_iter(results=[[row]]))))  # type: ignore[arg-type]
+        values, connection = list(row), self.compiler.connection
+        for pos, (convs, expression) in self.converters:
+            value = values[pos]
+            for converter in convs:
+                value = converter(value, expression, connection)
+            values[pos] = value
+        return values
 
     def params(self, values: Mapping[str, Any]) -> list[Any]:
         return [values[slot] if slot is not None else constant
@@ -90,8 +106,7 @@ class PreparedQuery:
             row = cursor.fetchone()
         if row is None:
             return None
-        converted = next(iter(compiled.compiler.results_iter(results=[[row]])))
-        return dict(zip(compiled.names, converted, strict=True))
+        return dict(zip(compiled.names, compiled.convert(row), strict=True))
 
 
 class ServerStatement:
