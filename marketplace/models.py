@@ -55,6 +55,7 @@ class MarketplaceProfile(models.Model):
     class Meta:
         indexes = [
             # One per ordering, ending in id: keyset pagination walks them (no OFFSET, no sort).
+            # On PostgreSQL mkt_profile_followers also INCLUDEs the column filters (migration 0004).
             models.Index(fields=["-followers", "-id"], name="mkt_profile_followers"),
             models.Index(fields=["-engagement_rate_bps", "-id"], name="mkt_profile_engagement"),
             models.Index(fields=["-avg_views", "-id"], name="mkt_profile_avg_views"),

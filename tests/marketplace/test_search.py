@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from creatornext.accounts.services import account_delete
 from eligibility import services as eligibility_services
@@ -249,3 +250,17 @@ def test_opting_out_or_deleting_the_account_leaves_search(buyer):
     eligibility_services.enrollment_opt_out(creator=leaver, program="marketplace", actor=leaver.user)
     account_delete(user=gone.user, actor=gone.user)
     assert search(buyer) == []
+
+
+@pytest.mark.django_db
+def test_the_search_indexes_are_the_ones_decision_0009_chose():
+    # Schema facts the plans at one million profiles rest on (PostgreSQL): the text and facet
+    # document with its GIN index, and the default ordering's index carrying the column filters
+    # so a walk filtered by them reads no table rows.
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname, indexdef FROM pg_indexes "
+                    "WHERE tablename = 'marketplace_marketplaceprofile'")
+        indexes = dict(cur.fetchall())
+    assert "USING gin (search_document)" in indexes["mkt_profile_search"]
+    assert indexes["mkt_profile_followers"].endswith(
+        "(followers DESC, id DESC) INCLUDE (avg_views, engagement_rate_bps, country)")
