@@ -75,7 +75,7 @@ class HttpMeasurement:
     def measure(self, run: Run, seconds: int) -> RunStats:
         meter = procs.CpuMeter({"server": run.server.pids(), "db": run.db_backend_pids()})
         result, finished = self._wrk(run, seconds)
-        cpu = meter.stop()
+        cpu = meter.stop(late={"db": run.db_backend_pids()})
         total_rss, worker_rss = run.server.rss_mb()
         return RunStats(
             requests=result["requests"],

@@ -153,10 +153,17 @@ class CpuMeter:
         self.machine_before = machine_busy_seconds()
         self.started = time.monotonic()
 
-    def stop(self) -> dict[str, float]:
+    def stop(self, late: dict[str, list[int]] | None = None) -> dict[str, float]:
+        """CPU cores each group used. ``late``: the groups' processes as they are now; one that
+        was not there at the start began during the round (a database backend that replaced
+        one whose CONN_MAX_AGE ran out), so all its CPU counts. Without it, that CPU would show
+        as other people's."""
         wall = time.monotonic() - self.started
         used = {name: sum(max(0.0, cpu_seconds(p) - self.before[name][p]) for p in pids) / wall
                 for name, pids in self.groups.items()}
+        for name, pids in (late or {}).items():
+            used[name] = used.get(name, 0.0) + sum(
+                cpu_seconds(p) for p in pids if p not in self.before.get(name, {})) / wall
         used["machine"] = (machine_busy_seconds() - self.machine_before) / wall
         return used
 

@@ -5,6 +5,7 @@
 - The migrated-template cache is keyed by everything migrations depend on, and nothing else.
 - The paced sender (the soak's load tool) sends each request once, with a key of its own, and
   reports every outcome; a workload's own length and rounds give way to the command line's.
+- CPU of a process that began during a round (a replaced database backend) counts for its group.
 """
 
 from __future__ import annotations
@@ -116,3 +117,26 @@ def test_a_workloads_own_length_gives_way_to_the_command_line():
     assert build_options(parse([])).for_workload(plain).seconds == 10
     smoke = build_options(parse(["--smoke"])).for_workload(soak_like)
     assert (smoke.seconds, smoke.reps) == (1, 1)
+
+
+def test_a_process_that_starts_during_a_round_has_its_cpu_counted_in_its_group():
+    # A database backend replaced mid-round (CONN_MAX_AGE ran out) must not be reported as
+    # another job's CPU: given as ``late``, all of its CPU counts for its group.
+    import subprocess
+    import sys
+
+    from bench import procs
+
+    meter = procs.CpuMeter({"db": []})
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                             "while time.process_time() - t < 0.3: pass\ninput()"],
+                            stdin=subprocess.PIPE)
+    try:
+        while procs.cpu_seconds(busy.pid) < 0.3:
+            pass
+        without = meter.stop()
+        with_late = meter.stop(late={"db": [busy.pid]})
+    finally:
+        busy.communicate(b"\n", timeout=10)
+    assert without["db"] == 0.0
+    assert with_late["db"] > 0  # the late process's ≥ 0.3 s of CPU over the round's wall time
