@@ -78,7 +78,7 @@ class SearchPage:
 def card_json(profile: MarketplaceProfile) -> dict[str, Any]:
     """The card as ``api.CreatorCardOutput`` renders it, without the serializer machinery. The
     stored values already have their API shape (rates ``{"amount", "currency"}`` in minor units,
-    shares whole numbers); tests check both, and the database's ``CARD_SQL``, give the same."""
+    shares whole numbers); tests check both, and the database's kept card (migration 0005), give the same."""
     updated = profile.metrics_updated_at
     stamp = None
     if updated is not None:
@@ -277,20 +277,7 @@ def _page(ordering: str, rows: list[tuple[int, int, int, Any]], position: Positi
     return SearchPage([row[3] for row in rows], nxt, prev, ordering)
 
 
-# --- PostgreSQL: one statement per page, cards rendered by the database -------------------------
-# The card exactly as api.CreatorCardOutput renders it (tests compare the two): stored values
-# already have their API shape (rates {"amount", "currency"}, shares whole numbers); the timestamp
-# as DRF writes it (ISO 8601 in UTC with "Z", microseconds only when there are some).
-CARD_SQL = """json_build_object(
-    'handle', p.handle, 'display_name', p.display_name, 'bio', p.bio, 'country', p.country,
-    'categories', p.categories, 'languages', p.languages, 'followers', p.followers,
-    'avg_views', p.avg_views, 'engagement_rate_bps', p.engagement_rate_bps,
-    'audience', json_build_object('countries', p.audience_countries, 'genders', p.audience_genders,
-                                  'ages', p.audience_ages),
-    'rates', p.rates,
-    'metrics_updated_at', to_char(p.metrics_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-        || CASE WHEN mod(extract(microseconds FROM p.metrics_updated_at)::int, 1000000) = 0 THEN ''
-                ELSE to_char(p.metrics_updated_at AT TIME ZONE 'UTC', '.US') END || 'Z')::text"""
+# --- PostgreSQL: the walk, then the page's cards (kept ready by the database) -------------------
 
 _ENROLLED: list[tuple[str, tuple]] = []
 
@@ -387,17 +374,20 @@ _CARDS: list[ServerStatement] = []
 
 
 def _cards_statement() -> ServerStatement:
-    """Whether each of some profiles is listed, and its card: (id, listed, card JSON text).
+    """Whether each of some profiles is listed, and its card: (id, listed, card JSON text). The
+    card is the one ``marketplace_profilecard`` keeps ready: a trigger rewrites it whenever the
+    profile is written (migration 0005, the card exactly as ``api.CreatorCardOutput`` renders it).
 
     A prepared statement (planned once per connection): its plan is the same whatever the ids
-    (primary-key lookups, one enrolment probe each), and planning the probe and the card's
-    expressions cost as much as running them on a page of rows (docs/decisions/0009)."""
+    (primary-key lookups, one enrolment probe each), and planning the probe cost as much as
+    running it on a page of rows (docs/decisions/0009)."""
     if not _CARDS:
         enrolled, _ = _enrolled_sql()
         _CARDS.append(ServerStatement(
             "marketplace_cards",
-            f"SELECT p.id, {enrolled} AS listed, {CARD_SQL} "  # noqa: S608 (fixed SQL, no values)
-            "FROM marketplace_marketplaceprofile p WHERE p.id = ANY(%s)"))
+            f"SELECT p.id, {enrolled} AS listed, c.card "  # noqa: S608 (fixed SQL, no values)
+            "FROM marketplace_marketplaceprofile p "
+            "JOIN marketplace_profilecard c ON c.profile_id = p.id WHERE p.id = ANY(%s)"))
     return _CARDS[0]
 
 

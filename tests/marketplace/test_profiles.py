@@ -114,6 +114,11 @@ def test_search_copies_of_followers_and_handle_are_refreshed_by_the_sync():
     CreatorProfile.objects.filter(pk=creator.pk).update(handle="grown")
     assert services.profiles_sync() == 1
     assert MarketplaceProfile.objects.get(creator=creator).handle == "grown"
+    # and the card search shows (kept ready by the database on PostgreSQL) follows the bulk update
+    from tests.marketplace.helpers import search_body
+
+    [shown] = search_body(brand_member("buyer")[0])["results"]
+    assert (shown["handle"], shown["followers"]) == ("grown", 75_000)
 
 
 def test_the_fast_card_equals_the_serializer_card():
@@ -132,7 +137,7 @@ def test_the_fast_card_equals_the_serializer_card():
     None,
 ])
 def test_the_search_page_card_equals_the_serializer_card(updated_at):
-    # Search renders its cards in SQL on PostgreSQL (selectors.CARD_SQL), in Python elsewhere.
+    # Search reads the cards PostgreSQL keeps ready (migration 0005: a trigger writes them), in Python elsewhere.
     import json
 
     from marketplace.api import CreatorCardOutput, card
