@@ -170,6 +170,10 @@ def production_env(db_url: str, options: Options, tmp: Path,
         # Plain HTTP on loopback stands for the TLS proxy's back side; everything else secure.
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": db_url,
+        # Connections kept for the whole run (production: 60 s). The harness charges database CPU
+        # to the backends it finds at the start and end of a round; a backend replaced mid-round
+        # (its CONN_MAX_AGE ran out) took its CPU with it and showed up as other people's jobs.
+        "DB_CONN_MAX_AGE": "3600",
         "REDIS_URL": options.redis_url,
         "CREATORNEXT_VAR_DIR": str(tmp / "var"),
         "STATIC_ROOT": str(tmp / "static"),
