@@ -346,8 +346,9 @@ def _pg_statement(segments: list[_Segment], column: str, start: int, after: tupl
     """One statement for the next ``batch`` candidates (segment, id, value) from segment
     ``start`` on (after the (value, id) position in it), in page order: each segment a keyset walk
     of its own (UNION ALL runs the next one only if the earlier ones ran out). It reads the
-    profile table alone: whether each candidate is listed, and its card, come after (``_CARDS``),
-    for the few candidates of the page only, not for every row a filter or a sort looks at."""
+    profile table alone: whether each candidate is listed, and its card, come after
+    (``cards_statement``), for the few candidates of the page only, not for every row a filter
+    or a sort looks at."""
     direction, cmp, strict = ("DESC", "<=", "<") if forward else ("ASC", ">=", ">")
     order = list(range(start, len(segments))) if forward else list(range(start, -1, -1))
     parts, args = [], []
@@ -373,7 +374,7 @@ def _pg_statement(segments: list[_Segment], column: str, start: int, after: tupl
 _CARDS: list[ServerStatement] = []
 
 
-def _cards_statement() -> ServerStatement:
+def cards_statement() -> ServerStatement:
     """Whether each of some profiles is listed, and its card: (id, listed, card JSON text). The
     card is the one ``marketplace_profilecard`` keeps ready: a trigger rewrites it whenever the
     profile is written (migration 0005, the card exactly as ``api.CreatorCardOutput`` renders it).
@@ -401,7 +402,7 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
     rows: list[tuple[int, int, int, str]] = []
     # A few more candidates than the page needs: some may not be listed (paused, opted out).
     batch = page_size + 1 + max(4, page_size // 4)
-    cards = _cards_statement()
+    cards = cards_statement()
     with connection.cursor() as cur:
         while True:
             sql, args = _pg_statement(segments, column, start, after, forward, batch)

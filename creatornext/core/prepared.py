@@ -17,6 +17,8 @@ fails loudly rather than running a wrong query.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -128,22 +130,16 @@ class ServerStatement:
     def __init__(self, name: str, sql: str) -> None:
         if not name.isidentifier():
             raise ValueError(f"{name!r}: a statement name is a plain identifier")
-        parts = sql.split("%%")
-        count = sum(part.count("%s") for part in parts)
-        numbered, n = [], 0
-        for part in parts:
-            pieces = part.split("%s")
-            text = pieces[0]
-            for piece in pieces[1:]:
-                n += 1
-                text += f"${n}{piece}"
-            numbered.append(text)
-        self.name, self.count = name, count
-        self._prepare = f"PREPARE {name} AS {'%'.join(numbered)}"
-        self._execute = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+        numbers = itertools.count(1)
+        # Django's placeholders become PostgreSQL's numbered ones: "%s" → $1, $2, …; "%%" → "%".
+        text = re.sub(r"%%|%s", lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
+        self.name, self.count = name, next(numbers) - 1
+        self._prepare = f"PREPARE {name} AS {text}"
+        self._execute = (f"EXECUTE {name}({', '.join(['%s'] * self.count)})" if self.count
+                         else f"EXECUTE {name}")
 
     def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
-        """Run the statement on ``cursor`` (a Django cursor of the default connection)."""
+        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once)."""
         if len(params) != self.count:
             raise TypeError(f"{self.name} takes {self.count} parameters, not {len(params)}")
         wrapper = connections[cursor.db.alias]

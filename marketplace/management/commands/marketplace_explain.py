@@ -28,6 +28,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: str, queries: list[str], analyze: bool, summary: bool, **options) -> None:
         from marketplace.api import run_search
+        from marketplace.selectors import cards_statement
+
+        cards = cards_statement()
 
         if connection.vendor != "postgresql":
             raise CommandError("EXPLAIN evidence is for PostgreSQL.")
@@ -38,7 +41,7 @@ class Command(BaseCommand):
             # The walk, then the prepared statement that draws the page's cards (EXPLAIN
             # EXECUTE shows the plan PostgreSQL holds for it).
             selects = [q["sql"] for q in captured.captured_queries
-                       if q["sql"].startswith("EXECUTE marketplace_cards")
+                       if q["sql"].startswith(f"EXECUTE {cards.name}")
                        or (q["sql"].startswith("SELECT") and "marketplace_marketplaceprofile" in q["sql"])]
             plans = []
             with connection.cursor() as cursor:
