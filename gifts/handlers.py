@@ -49,19 +49,20 @@ def _velocity_check(purchase) -> None:
     from datetime import timedelta
 
     from django.db.models import Count, Q, Sum
-    from django.utils import timezone
 
     from creatornext.payments.models import PaymentStatus
     from gifts.config import VELOCITY_AMOUNT_PER_HOUR, VELOCITY_PURCHASES_PER_HOUR
     from gifts.models import CoinPurchase, WalletLock
 
-    # Paid coin purchases of the last hour (refunded and disputed ones too: they were bought in
-    # the burst), this one by its id: on the confirmation path its row does not point at its
-    # payment yet. One range read of the (fan, created_at) index.
+    # Paid coin purchases of the hour up to this one (refunded and disputed ones too: they were
+    # bought in the burst), this one by its id: on the confirmation path its row does not point at
+    # its payment yet. The hour ends at the purchase, not at the credit, as for tips
+    # (tips/velocity.py): a late success is judged by the burst it belonged to. One range read of
+    # the (fan, created_at) index.
     paid = [PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
     recent = CoinPurchase.objects.filter(
-        Q(payment__status__in=paid) | Q(pk=purchase.pk),
-        fan_id=purchase.fan_id, currency=purchase.currency, created_at__gte=timezone.now() - timedelta(hours=1),
+        Q(payment__status__in=paid) | Q(pk=purchase.pk), fan_id=purchase.fan_id, currency=purchase.currency,
+        created_at__gte=purchase.created_at - timedelta(hours=1), created_at__lte=purchase.created_at,
     ).aggregate(n=Count("pk"), total=Sum("price"))
     count, total = recent["n"], recent["total"] or 0
     if count > config.get(VELOCITY_PURCHASES_PER_HOUR) or total > config.get(VELOCITY_AMOUNT_PER_HOUR):

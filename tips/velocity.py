@@ -33,12 +33,16 @@ PAID = [PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
 
 
 def tip_for_credit(tip_id: int) -> Tip:
-    """The tip being credited, with its fan's last hour read in the same query (``recent_count``,
-    ``recent_total``): paid tips, refunded and disputed ones too, and this tip by its id (on the
-    confirmation path its row does not point at its payment yet). The (fan, created_at) index."""
+    """The tip being credited, with its fan's hour up to this tip read in the same query
+    (``recent_count``, ``recent_total``): paid tips, refunded and disputed ones too, and this tip by
+    its id (on the confirmation path its row does not point at its payment yet). The hour ends at
+    the tip's own creation, not at the credit: a payment that succeeds hours later (a late webhook,
+    3-D Secure finished the next day) is judged by what the fan had done when they tipped, and still
+    finds itself in the window. The (fan, created_at) index."""
     recent = (Tip.objects.filter(Q(payment__status__in=PAID) | Q(pk=OuterRef("pk")),
                                  fan_id=OuterRef("fan_id"), currency=OuterRef("currency"),
-                                 created_at__gte=timezone.now() - timedelta(hours=1))
+                                 created_at__gte=OuterRef("created_at") - timedelta(hours=1),
+                                 created_at__lte=OuterRef("created_at"))
               .order_by().values("fan_id"))  # one group: this fan
     return Tip.objects.select_related("creator__user").annotate(
         recent_count=Subquery(recent.annotate(n=Count("pk")).values("n")[:1]),

@@ -56,3 +56,36 @@ def test_the_hourly_amount_holds_too_and_other_fans_are_not_held(tip, fan, creat
     tip(other, cents=1000)
     tip(fan, cents=2000)
     assert [t.fan for t in velocity.held_tips(Tip.objects.all())] == [fan]
+
+
+def test_a_success_arriving_hours_after_the_tip_is_credited_and_judged_by_the_hour_before_it(
+        fan, creator, fake_stripe, django_capture_on_commit_callbacks):
+    """The hour is the one up to the tip, not up to the credit: a late success (a delayed webhook,
+    3-D Secure finished the next day) used to find no tip in "the last hour", not even itself, and
+    failed for ever (found by the P3 bench, whose tips were made before the run)."""
+    from creatornext.payments.models import Payment
+    from creatornext.payments.webhooks import webhook_event_process, webhook_event_store
+    from tests.support.stripe import pi_succeeded
+
+    config.set_value(definition=VELOCITY_COUNT, value=1, actor=make_user("boss", staff=True))
+    then = timezone.now() - datetime.timedelta(hours=5)
+
+    def pending_tip(n, created_at):
+        payment = Payment.objects.create(purpose="tip", ref=f"tip:late-{n}", payer=fan, amount=1000,
+                                         currency="USD", status="processing", provider_id=f"pi_late_{n}")
+        tip = Tip.objects.create(amount=1000, currency="USD", creator=creator, fan=fan, payment=payment,
+                                 limits={})
+        Tip.objects.filter(pk=tip.pk).update(created_at=created_at)
+        payment.metadata = {"tip_id": tip.pk}
+        payment.save()
+        return tip, webhook_event_store(pi_succeeded(payment, fee=59))[0]
+
+    _, first_event = pending_tip(1, then)
+    second, second_event = pending_tip(2, then + datetime.timedelta(minutes=30))
+    _, third_event = pending_tip(3, then + datetime.timedelta(hours=2))
+    for event in (first_event, second_event, third_event):
+        assert webhook_event_process(event_pk=event.pk).status == "processed"
+    assert cash(creator.user) == (3 * 941, 0)
+    # The second came within the hour after the first (count 2 > 1): held. The third came 90
+    # minutes after the second: not held, though all three were credited within the same minute.
+    assert list(velocity.held_tips(Tip.objects.all())) == [second]
