@@ -18,6 +18,7 @@ failed. Target (TARGETS.md P3): rate ≥ 0.5 × B-insert; ``ledger_check`` clean
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import statistics
 import sys
@@ -36,7 +37,11 @@ if TYPE_CHECKING:
 
 NAME = "tip-webhooks"
 SECRET = "whsec_bench_creatornext_webhooks"
-CREATORS, FANS = 1_000, 64
+CREATORS = 1_000
+# Enough fans that the tips obey the product's own caps: at most 100 tips per fan in a rolling day
+# (tips.daily_count), here ~31 per fan at full scale, made over the day before the run.
+FANS = 1_000
+TIPS_OVER = 24 * 3600  # seconds: each tip made at a random moment of the day before data.NOW
 CONNECTIONS = 32
 WAIT_SECONDS = 900  # for the worker to drain one round, at most
 
@@ -88,9 +93,10 @@ def tip_webhooks(ctx: Context) -> TipWebhooks:
         fee = 30 + amount * 29 // 1000  # 2.9% + 30 cents
         tips.append((pk, amount, fee))
         status = "processing" if pk % 2 else "created"
+        made = now - dt.timedelta(seconds=rng.random() * TIPS_OVER)
         payments.append((pk, "tip", f"tip:{pk}", fan, amount, "USD", None, status, f"pi_bench_{pk}",
-                         "", "", "", "", 0, "", json.dumps({"tip_id": pk}), now, now))
-        tip_rows.append((pk, amount, "USD", "", False, "{}", now, creator, fan, pk))
+                         "", "", "", "", 0, "", json.dumps({"tip_id": pk}), made, made))
+        tip_rows.append((pk, amount, "USD", "", False, "{}", made, creator, fan, pk))
     copy_rows(ctx.db, "payments_payment",
               ("id", "purpose", "ref", "payer_id", "amount", "currency", "fee", "status",
                "provider_id", "charge_id", "client_secret", "failure_code", "failure_message",
@@ -101,7 +107,8 @@ def tip_webhooks(ctx: Context) -> TipWebhooks:
     sync_identity(ctx.db, "tips_tip")
     ctx.notes.append(
         f"Data: {total:,} pending tips with their payments ({ctx.scale:,} a round, {warmup:,} for "
-        f"the warm-up) from {FANS} fans to {CREATORS:,} creators drawn Zipf-skewed (the top creator "
+        f"the warm-up) from {FANS:,} fans (~{total / FANS:.0f} each, made over one day: within the "
+        f"daily cap) to {CREATORS:,} creators drawn Zipf-skewed (the top creator "
         f"gets {zipf.share_of_top(1):.0%} of the tips); amounts 1.00–100.00 USD, fee 2.9% + 0.30 in "
         "the event. Server and Celery worker CPU are counted together as the server's. Latency = "
         "the webhook's arrival to its ledger credit.")
