@@ -4,7 +4,19 @@ from creatornext.payments import webhooks
 
 
 @shared_task
+def process_webhook_events() -> int:
+    """Apply stored events (webhooks.webhook_events_wake queues this); hand over to a new task when
+    the time slice ends with events left."""
+    done, more = webhooks.webhook_events_drain()
+    if more:
+        process_webhook_events.delay()
+    return done
+
+
+@shared_task
 def process_webhook_event(event_pk: int) -> str:
+    """One event by id: what the web process queued before drains existed (messages still in the
+    broker at a deploy); nothing queues it now."""
     return webhooks.webhook_event_process(event_pk=event_pk).status
 
 

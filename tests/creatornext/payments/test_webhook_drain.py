@@ -1,0 +1,83 @@
+"""Drains: stored events are applied by drain tasks, one queued drain serving every event stored
+before it starts (creatornext/payments/webhooks.py, "waking the processor"); concurrent drains
+share the work without applying anything twice."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import transaction
+
+from creatornext.ledger.checks import ledger_check
+from creatornext.ledger.models import Transaction
+from creatornext.payments import tasks
+from creatornext.payments.models import Payment, WebhookEvent
+from creatornext.payments.webhooks import DRAIN_FLAG, webhook_event_store, webhook_events_drain
+from tests.support.concurrency import run_together
+from tests.support.stripe import pi_succeeded
+from tests.support.world import make_user
+
+
+def pending_events(n: int) -> list[WebhookEvent]:
+    """``n`` succeeded-payment events for payments we recorded (fee in the event, as Stripe
+    expands it), stored but not applied: their drain is not queued yet."""
+    fan, creator = make_user("drain_fan"), make_user("drain_creator")
+    events = []
+    for i in range(n):
+        payment = Payment.objects.create(purpose="test_payment", ref=f"test:{i}", payer=fan, amount=1000,
+                                         currency="USD", status="processing", provider_id=f"pi_drain_{i}",
+                                         metadata={"creator_id": creator.pk})
+        evt = pi_succeeded(payment, fee=59)
+        events.append(WebhookEvent.objects.create(event_id=evt["id"], type=evt["type"], payload=evt))
+    return events
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The drains the web process queues (Celery's publish replaced by a list; nothing runs)."""
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.process_webhook_events, "delay", lambda *a: sent.append(a))
+    return sent
+
+
+@pytest.mark.django_db
+def test_a_burst_of_events_queues_one_drain_until_it_starts(queued, django_capture_on_commit_callbacks):
+    fan = make_user("burst_fan")
+    for i in range(5):
+        payment = Payment.objects.create(purpose="test_payment", ref=f"test:{i}", payer=fan, amount=1000,
+                                         currency="USD", status="processing", provider_id=f"pi_burst_{i}",
+                                         metadata={"creator_id": fan.pk})
+        with django_capture_on_commit_callbacks(execute=True):
+            assert webhook_event_store(pi_succeeded(payment, fee=59))[1] is True
+    assert len(queued) == 1 and cache.get(DRAIN_FLAG) == 1
+    assert webhook_events_drain() == (5, False)  # the one drain applies all five
+    assert cache.get(DRAIN_FLAG) is None
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    payment = Payment.objects.create(purpose="test_payment", ref="test:late", payer=fan, amount=1000,
+                                     currency="USD", status="processing", provider_id="pi_burst_late",
+                                     metadata={"creator_id": fan.pk})
+    with django_capture_on_commit_callbacks(execute=True):  # stored after the drain started
+        webhook_event_store(pi_succeeded(payment, fee=59))
+    assert len(queued) == 2  # queues the next drain
+
+
+@pytest.mark.django_db
+def test_a_drain_hands_over_when_its_time_slice_ends(queued):
+    pending_events(3)
+    assert webhook_events_drain(seconds=0) == (1, True)  # one applied, more left
+    assert WebhookEvent.objects.filter(status="pending").count() == 2
+    assert webhook_events_drain() == (2, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_share_the_events_and_apply_each_once(queued):
+    events = pending_events(40)
+    results = run_together(4, lambda i: webhook_events_drain())
+    assert sum(done for done, _ in results) == 40
+    assert not any(more for _, more in results)
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert set(WebhookEvent.objects.values_list("attempts", flat=True)) == {1}
+    assert Transaction.objects.filter(kind="test_payment").count() == len(events)
+    assert Payment.objects.filter(status="succeeded").count() == len(events)
+    with transaction.atomic():
+        assert ledger_check() == []
