@@ -102,7 +102,8 @@ def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, s
         if result.charge_id and not payment.charge_id:
             payment.charge_id = result.charge_id
         if result.status == S.SUCCEEDED:
-            _succeed(payment, fee=result.fee, source=source)
+            if _succeed(payment, fee=result.fee, source=source):
+                return payment  # saved before its handler ran, and unchanged since
         elif result.status == S.FAILED and RANK[S(payment.status)] < RANK[S.SUCCEEDED]:
             payment.failure_code = result.failure_code[:100]
             payment.failure_message = result.failure_message[:255]
@@ -120,20 +121,22 @@ def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, s
     return payment
 
 
-def _succeed(payment: Payment, *, fee: int | None, source: str) -> None:
-    """created/requires_action/processing → succeeded, once, with the fee; the handler credits."""
+def _succeed(payment: Payment, *, fee: int | None, source: str) -> bool:
+    """created/requires_action/processing → succeeded, once, with the fee; the handler credits.
+    True if it moved the payment (then it is saved, with every change made to it so far)."""
     if RANK[S(payment.status)] >= RANK[S.SUCCEEDED]:
         if payment.fee is None and fee is not None:
             payment.fee = fee
-        return
+        return False
     if payment.status in (S.FAILED, S.CANCELED):
-        return
+        return False
     if fee is None and payment.charge_id:
         fee = provider.fee_for_charge(payment.charge_id)
     payment.fee = fee if fee is not None else 0
     _move(payment, S.SUCCEEDED, source)
     payment.save()
     handlers_for(payment.purpose).on_succeeded(payment)
+    return True
 
 
 def apply_refunded(*, payment_id: int, refunded_total: int, source: str, fee: int | None = None) -> Payment:
