@@ -45,15 +45,15 @@ def _accounts(currency: str):
 
 
 def on_succeeded(payment: Payment) -> None:
-    tip = velocity.tip_for_credit(payment.metadata["tip_id"])  # _tip(), with the fan's last hour
+    tip = velocity.credit_facts(payment.metadata["tip_id"])  # the tip, with the fan's hour
     inflow, fees, _ = _accounts(payment.currency)
     fee = payment.fee or 0
     legs = [Leg(inflow, -payment.amount)] + ([Leg(fees, fee)] if fee else [])
     # Past the fan's hourly velocity the credit waits for staff (tips/velocity.py).
     held = velocity.over_velocity(tip)
-    creator_income(key=f"tip:{tip.pk}:captured", kind="tip", owner=tip.creator.user,
+    creator_income(key=f"tip:{tip['pk']}:captured", kind="tip", owner=tip["creator__user_id"],
                    amount=Money(payment.amount - fee, payment.currency), source_legs=legs,
-                   ref=f"tip:{tip.pk}", memo="Tip" + (" (anonymous)" if tip.anonymous else ""),
+                   ref=f"tip:{tip['pk']}", memo="Tip" + (" (anonymous)" if tip["anonymous"] else ""),
                    metadata={"velocity_held": True} if held else None,
                    hold_days=velocity.HELD_DAYS if held else None)
 

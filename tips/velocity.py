@@ -12,6 +12,7 @@ Nothing here posts to the ledger.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from creatornext.audit.services import audit_record
 from creatornext.core import config
+from creatornext.core.prepared import PreparedQuery
 from creatornext.ledger.config import HOLD_DAYS
 from creatornext.ledger.models import Hold
 from creatornext.payments.models import PaymentStatus
@@ -32,28 +34,41 @@ HELD_DAYS = 36_500  # "until staff release it": a hold no release job reaches
 PAID = [PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
 
 
-def tip_for_credit(tip_id: int) -> Tip:
-    """The tip being credited, with its fan's hour up to this tip read in the same query
-    (``recent_count``, ``recent_total``): paid tips, refunded and disputed ones too, and this tip by
-    its id (on the confirmation path its row does not point at its payment yet). The hour ends at
-    the tip's own creation, not at the credit: a payment that succeeds hours later (a late webhook,
-    3-D Secure finished the next day) is judged by what the fan had done when they tipped, and still
-    finds itself in the window. The (fan, created_at) index."""
+def _credit_facts(a: dict[str, Any]) -> QuerySet:
+    """The tip being credited, with its fan's hour up to this tip (``recent_count``,
+    ``recent_total``): paid tips, refunded and disputed ones too, and this tip by its id (on the
+    confirmation path its row does not point at its payment yet). The hour ends at the tip's own
+    creation, not at the credit: a payment that succeeds hours later (a late webhook, 3-D Secure
+    finished the next day) is judged by what the fan had done when they tipped, and still finds
+    itself in the window. The (fan, created_at) index."""
     recent = (Tip.objects.filter(Q(payment__status__in=PAID) | Q(pk=OuterRef("pk")),
                                  fan_id=OuterRef("fan_id"), currency=OuterRef("currency"),
                                  created_at__gte=OuterRef("created_at") - timedelta(hours=1),
                                  created_at__lte=OuterRef("created_at"))
               .order_by().values("fan_id"))  # one group: this fan
-    return Tip.objects.select_related("creator__user").annotate(
+    return Tip.objects.filter(pk=a["tip"]).annotate(
         recent_count=Subquery(recent.annotate(n=Count("pk")).values("n")[:1]),
         recent_total=Subquery(recent.annotate(total=Sum("amount")).values("total")[:1]),
-    ).get(pk=tip_id)
+    ).values("pk", "anonymous", "creator__user_id", "recent_count", "recent_total")
 
 
-def over_velocity(tip: Tip) -> bool:
-    """Has the tip's fan passed the hourly velocity with this tip? (``tip`` from tip_for_credit.)"""
-    return (tip.recent_count > config.get(VELOCITY_COUNT)  # type: ignore[attr-defined]
-            or tip.recent_total > config.get(VELOCITY_AMOUNT))  # type: ignore[attr-defined]
+# Every tip's credit reads these (the webhook drain's hottest query): compiled once (core.prepared).
+_CREDIT_FACTS = PreparedQuery(_credit_facts, tip=int)
+
+
+def credit_facts(tip_id: int) -> dict[str, Any]:
+    """What crediting tip ``tip_id`` needs: ``pk``, ``anonymous``, ``creator__user_id`` and the
+    fan's hour up to it, ``recent_count`` and ``recent_total`` (this tip included)."""
+    facts = _CREDIT_FACTS.first(tip=int(tip_id))
+    if facts is None:
+        raise Tip.DoesNotExist(f"No tip {tip_id}.")
+    return facts
+
+
+def over_velocity(facts: dict[str, Any]) -> bool:
+    """Has the tip's fan passed the hourly velocity with this tip? (``facts`` from credit_facts.)"""
+    count, amount = config.get_many(VELOCITY_COUNT, VELOCITY_AMOUNT)
+    return facts["recent_count"] > count or facts["recent_total"] > amount
 
 
 def _held(tip_key) -> QuerySet[Hold]:

@@ -474,8 +474,8 @@ def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_leg
         if created and to_pending:
             # The hold stores its release time: a later change of the setting never moves it.
             days = config.get(HOLD_DAYS) if hold_days is None else hold_days
-            Hold.objects.create(owner=owner, currency=currency, amount=to_pending, transaction=txn,
-                                release_at=txn.created_at + timedelta(days=days))
+            Hold.objects.create(owner_id=getattr(owner, "pk", owner), currency=currency, amount=to_pending,
+                                transaction=txn, release_at=txn.created_at + timedelta(days=days))
     return txn
 
 
