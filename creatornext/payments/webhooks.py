@@ -101,19 +101,20 @@ def webhook_events_wake() -> None:
 
 
 # --- processing --------------------------------------------------------------------------------
-def _payment_for(obj: dict[str, Any]) -> Payment | None:
-    metadata = obj.get("metadata") or {}
-    if metadata.get("payment_id", "").isdigit():
-        found = Payment.objects.filter(pk=int(metadata["payment_id"])).first()
-        if found is not None:
-            return found
+def _metadata_payment_id(obj: dict[str, Any]) -> int | None:
+    """Our payment's id as we put it on every PaymentIntent we create (no query needed)."""
+    value = str((obj.get("metadata") or {}).get("payment_id", ""))
+    return int(value) if value.isdigit() else None
+
+
+def _payment_by_provider_ids(obj: dict[str, Any]) -> int | None:
     for field, column in (("payment_intent", "provider_id"), ("id", "provider_id"),
                           ("charge", "charge_id"), ("id", "charge_id")):
         value = obj.get(field)
         if isinstance(value, dict):
             value = value.get("id")
         if isinstance(value, str) and value:
-            found = Payment.objects.filter(**{column: value}).first()
+            found = Payment.objects.filter(**{column: value}).values_list("pk", flat=True).first()
             if found is not None:
                 return found
     return None
@@ -150,48 +151,66 @@ def _unrecorded(stored: WebhookEvent, obj: dict[str, Any]) -> bool:
     return True
 
 
+PAYMENT_EVENT_TYPES = frozenset({
+    "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
+    "charge.refunded", "charge.dispute.created", "charge.dispute.closed"})
+
+
 def _apply(stored: WebhookEvent) -> bool:
     """Apply one stored event; False when it is not ours to handle (ignored)."""
     event = stored.payload
     kind = event["type"]
     if kind in EVENT_HANDLERS:
         return EVENT_HANDLERS[kind](event)
+    if kind not in PAYMENT_EVENT_TYPES:
+        return False
     obj = event.get("data", {}).get("object", {}) or {}
-    payment = _payment_for(obj)
-    if payment is None:
-        if str((obj.get("metadata") or {}).get("payment_id", "")).isdigit():
+    source = f"webhook:{event['id']}"
+    ours = _metadata_payment_id(obj)
+    if ours is not None:
+        try:  # straight to the service, which locks the row: no look-up first
+            _apply_to_payment(kind, obj, ours, source)
+            return True
+        except Payment.DoesNotExist:
+            pass  # not visible (yet), or not this deployment's: look for it by the provider's ids
+    payment_id = _payment_by_provider_ids(obj)
+    if payment_id is None:
+        if ours is not None:
             # Ours, but its row is not visible yet (the request that created it has not committed):
             # fail now so the sweeper retries, instead of losing the event. Long after any request
             # could still commit, the row will never come.
             if timezone.now() - stored.received_at < timedelta(minutes=config.get(UNRECORDED_REFUND_AFTER)):
-                raise LookupError(f"payment {obj['metadata']['payment_id']} not found (yet)")
+                raise LookupError(f"payment {ours} not found (yet)")
             return _unrecorded(stored, obj)
         return False
-    source = f"webhook:{event['id']}"
+    _apply_to_payment(kind, obj, payment_id, source)
+    return True
+
+
+def _apply_to_payment(kind: str, obj: dict[str, Any], payment_id: int, source: str) -> None:
+    """One of PAYMENT_EVENT_TYPES, through the payment services (Payment.DoesNotExist if there is
+    no payment ``payment_id``; nothing is written then)."""
     if kind == "payment_intent.succeeded":
         charge = obj.get("latest_charge") or ((obj.get("charges") or {}).get("data") or [{}])[0]
         charge_id = charge if isinstance(charge, str) else (charge or {}).get("id", "")
-        services.apply_provider_state(payment_id=payment.pk, source=source, result=ProviderPayment(
+        services.apply_provider_state(payment_id=payment_id, source=source, result=ProviderPayment(
             id=obj.get("id", ""), status="succeeded", charge_id=charge_id or "",
             fee=_fee(charge) if isinstance(charge, dict) else None))
     elif kind == "payment_intent.payment_failed":
         error = obj.get("last_payment_error") or {}
-        services.apply_provider_state(payment_id=payment.pk, source=source, result=ProviderPayment(
+        services.apply_provider_state(payment_id=payment_id, source=source, result=ProviderPayment(
             id=obj.get("id", ""), status="failed", failure_code=error.get("code") or "payment_failed",
             failure_message=error.get("message") or ""))
     elif kind == "payment_intent.canceled":
-        services.apply_provider_state(payment_id=payment.pk, source=source,
+        services.apply_provider_state(payment_id=payment_id, source=source,
                                       result=ProviderPayment(id=obj.get("id", ""), status="canceled"))
     elif kind == "charge.refunded":
-        services.apply_refunded(payment_id=payment.pk, refunded_total=int(obj.get("amount_refunded", 0)),
+        services.apply_refunded(payment_id=payment_id, refunded_total=int(obj.get("amount_refunded", 0)),
                                 source=source, fee=_fee(obj))
-    elif kind in ("charge.dispute.created", "charge.dispute.closed"):
+    else:  # a dispute opened or closed
         closed = obj.get("status") if kind == "charge.dispute.closed" else None
-        services.apply_dispute(payment_id=payment.pk, dispute_id=obj.get("id", ""),
+        services.apply_dispute(payment_id=payment_id, dispute_id=obj.get("id", ""),
                                closed_status=closed, source=source)
-    else:
-        return False
-    return True
 
 
 def webhook_event_process(*, event_pk: int) -> WebhookEvent:

@@ -245,10 +245,10 @@ def test_a_tip_success_webhook_stays_within_its_query_budget(db, django_capture_
     first, second = pending_tip_event(1), pending_tip_event(2)
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         webhook_event_process(event_pk=first.pk)
-    # 20 (was ~35; 22 until the payment stopped being written a second time after its handler):
+    # 19 (was ~35; 22 until the payment was no longer written twice nor looked up before its lock):
     # the event, the payment and its move, the tip with its fan's hour, the credit's ledger writes,
     # the savepoints around them, the event's outcome (pytest -vv lists them on failure).
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(19):
         assert webhook_event_process(event_pk=second.pk).status == "processed"
     assert cash(creator)["pending"] == 2 * 941
     assert Transaction.objects.filter(kind="tip").count() == 2

@@ -228,6 +228,20 @@ def test_events_for_payments_that_are_not_ours_are_ignored_not_failed(send):
     assert WebhookEvent.objects.get(event_id=evt["id"]).status == "ignored"
 
 
+@pytest.mark.django_db
+def test_an_event_whose_metadata_names_no_row_of_ours_is_applied_by_the_provider_ids(send):
+    """The metadata id is tried first (no look-up); when it names no row, the provider's ids find
+    the payment (an id written by another system on the same provider account, say)."""
+    payment = new_payment(amount=2000)
+    evt = pi_succeeded(payment, fee=88)
+    evt["data"]["object"]["metadata"] = {"payment_id": str(payment.pk + 1000)}
+    assert send(evt).status_code == 200
+    assert WebhookEvent.objects.get(event_id=evt["id"]).status == "processed"
+    payment.refresh_from_db()
+    assert (payment.status, payment.fee) == ("succeeded", 88)
+    assert selectors.wallet(creator_of(payment))["cash"][0]["pending"] == 1912
+
+
 def _charge_without_a_payment_row(payment_id: str):
     """What a request leaves behind when its transaction rolls back after the provider charged."""
     return provider.client().v1.payment_intents.create({
