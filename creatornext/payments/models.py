@@ -124,7 +124,11 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # The drains' queue (webhooks.webhook_events_drain): pending ids in order.
+            models.Index(fields=["id"], condition=models.Q(status="pending"), name="payments_webhook_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type} ({self.status})"
