@@ -19,7 +19,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -237,6 +237,7 @@ def webhook_events_drain(*, seconds: float = DRAIN_SECONDS) -> tuple[int, bool]:
     done, after = 0, 0
     while True:
         with transaction.atomic():
+            _commit_without_waiting_for_the_disk()
             stored = (WebhookEvent.objects.select_for_update(no_key=True, skip_locked=True)
                       .filter(status=WebhookEvent.Status.PENDING, pk__gt=after).order_by("pk").first())
             if stored is None:
@@ -245,6 +246,19 @@ def webhook_events_drain(*, seconds: float = DRAIN_SECONDS) -> tuple[int, bool]:
         done, after = done + 1, stored.pk
         if time.monotonic() > deadline:
             return done, True
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """This transaction's commit returns before its WAL reaches the disk (PostgreSQL's
+    ``synchronous_commit = off``, for this transaction only). Safe here, and only here: the event
+    itself was stored durably before the provider got its 200, and a crash can only lose whole
+    transactions, so what is lost is an event's processing together with its "processed" mark
+    (never one without the other); the event is pending again and the sweeper applies it, once,
+    by its ledger keys. A drain's commits then cost no disk wait (RECIPES.md: commit-latency bound
+    ~3,000 tx/s, ~15,000 without waiting)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _process_locked(stored: WebhookEvent) -> None:

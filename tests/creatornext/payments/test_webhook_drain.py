@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import Transaction
@@ -81,3 +81,28 @@ def test_concurrent_drains_share_the_events_and_apply_each_once(queued):
     assert Payment.objects.filter(status="succeeded").count() == len(events)
     with transaction.atomic():
         assert ledger_check() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_commits_without_waiting_for_the_disk_and_only_its_own_transactions(queued, monkeypatch):
+    """Each drained event's transaction commits with synchronous_commit off (a crash loses it
+    whole: the event is pending again); the setting never leaks to the connection's next use."""
+    from creatornext.payments import webhooks
+
+    seen = []
+
+    def handler(event):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            seen.append(cursor.fetchone()[0])
+        return True
+
+    monkeypatch.setitem(webhooks.EVENT_HANDLERS, "test.probe", handler)
+    for i in range(2):
+        WebhookEvent.objects.create(event_id=f"evt_probe_{i}", type="test.probe", payload={
+            "id": f"evt_probe_{i}", "type": "test.probe", "data": {"object": {}}})
+    assert webhook_events_drain() == (2, False)
+    assert seen == ["off", "off"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
