@@ -99,3 +99,23 @@ def test_bench_smoke_measures_everything_and_leaves_nothing_behind(tmp_path):
     bind = outcome["server"]["argv"][outcome["server"]["argv"].index("--bind") + 1]
     assert _processes_mentioning(bind) == []
     assert document["elapsed_s"] <= BENCH_SECONDS_BOUND
+
+
+def test_the_webhook_workload_credits_every_tip_once_in_smoke_mode(tmp_path):
+    """The P3 workload, tiny: a real Celery worker drains 100 signed events (and a warm-up). Its
+    money checks are real even in smoke mode. (For eleven days every event of this workload
+    failed, and with it any real tip credited more than an hour after it was made: nothing ran it.)"""
+    figures_file = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"CREATORNEXT_DEV", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--pg", _server_url(), "--json", str(figures_file),
+         "tip-webhooks"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert figures_file.exists(), proc.stdout + proc.stderr
+    (outcome,) = json.loads(figures_file.read_text())["workloads"]
+    checks = {check["label"]: check for check in outcome["checks"]}
+    exactly_once = checks["every tip credited exactly once (tip:<id>:captured), 0 failed events"]
+    assert exactly_once["ok"] is True, exactly_once
+    assert exactly_once["measured"].startswith("100 credited / 100 events; 100 payments succeeded")
+    assert checks["manage.py ledger_check clean"]["ok"] is True, outcome["ledger_check"]
+    assert outcome["figures"]["tip-webhooks"]["errors"] == 0
