@@ -73,7 +73,9 @@ def webhook_event_store(event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
         with transaction.atomic():
             stored = WebhookEvent.objects.create(event_id=event["id"], type=event["type"],
                                                  payload=event)
-            transaction.on_commit(webhook_events_wake)
+            # Robust: the event is stored; if the cache or the broker is down, the provider still
+            # gets its 200 and the sweeper applies the event (failures are logged).
+            transaction.on_commit(webhook_events_wake, robust=True)
             return stored, True
     except IntegrityError:
         return WebhookEvent.objects.get(event_id=event["id"]), False

@@ -106,3 +106,28 @@ def test_a_drain_commits_without_waiting_for_the_disk_and_only_its_own_transacti
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db
+def test_when_the_wake_up_fails_the_provider_still_gets_its_200_and_the_event_waits(
+        monkeypatch, django_capture_on_commit_callbacks):
+    """The cache (or the broker) down after the event was stored: answered 200, the event stays
+    pending for the sweeper (webhook_events_retry_due), nothing is lost."""
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.support.stripe import deliver
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "add", down)
+    fan = make_user("wake_fan")
+    payment = Payment.objects.create(purpose="test_payment", ref="test:wake", payer=fan, amount=1000,
+                                     currency="USD", status="processing", provider_id="pi_wake",
+                                     metadata={"creator_id": fan.pk})
+    evt = pi_succeeded(payment, fee=59)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(Client(), evt, settings.STRIPE_WEBHOOK_SECRETS[0])
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get(event_id=evt["id"]).status == "pending"
