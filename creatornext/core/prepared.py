@@ -13,6 +13,10 @@ so its rules (the shared querysets and expressions of other apps) stay in one pl
 Arguments are whole numbers or strings, used as plain lookup values: a value that the ORM
 transforms (``icontains`` wraps it in ``%``) cannot be found among the parameters, and the build
 fails loudly rather than running a wrong query.
+
+Every other value is frozen when the query is first built: a builder must not compute one that
+changes (``timezone.now()`` would stay the first request's time for the process's life); anchor
+such windows on the row's own columns (``tips.velocity``) or compute them in SQL (``Now()``).
 """
 
 from __future__ import annotations
