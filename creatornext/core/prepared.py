@@ -21,6 +21,8 @@ such windows on the row's own columns (``tips.velocity``) or compute them in SQL
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import itertools
 import re
 from collections.abc import Callable, Mapping
@@ -30,11 +32,24 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
+# The PostgreSQL type of each kind of value an ORM query passes as a parameter (for PREPARE).
+_PG_TYPES: list[tuple[type, str]] = [(bool, "boolean"), (int, "bigint"), (str, "text"),
+                                     (datetime.timedelta, "interval"), (datetime.datetime, "timestamptz"),
+                                     (datetime.date, "date"), (decimal.Decimal, "numeric")]
+
+
+def _pg_type(value: Any) -> str:
+    for kind, name in _PG_TYPES:  # bool before int, datetime before date: subclasses first
+        if isinstance(value, kind):
+            return name
+    raise TypeError(f"No PostgreSQL type for a {type(value).__name__} parameter of a server statement")
+
 
 class _Compiled:
     def __init__(self, compiler: SQLCompiler, sql: str, slots: list[str | None], constants: list[Any],
                  names: list[str]) -> None:
         self.compiler, self.sql, self.slots, self.constants, self.names = compiler, sql, slots, constants, names
+        self.statement: ServerStatement | None = None
         # The column converters (what ``results_iter`` works out for every call) are fixed by the
         # query: found once. Composite columns keep the ORM's own path.
         fields = [s[0] for s in compiler.select[0:compiler.col_count]]
@@ -58,11 +73,14 @@ class _Compiled:
 
 
 class PreparedQuery:
-    def __init__(self, build: Callable[[dict[str, Any]], QuerySet], **arguments: type) -> None:
+    def __init__(self, build: Callable[[dict[str, Any]], QuerySet], *, server: str | None = None,
+                 **arguments: type) -> None:
+        """``server``: also let PostgreSQL plan it once per connection, as the ``ServerStatement``
+        of that name (for the hottest reads, whose best plan does not depend on the values)."""
         for name, kind in arguments.items():
             if kind not in (int, str):
                 raise TypeError(f"{name}: a prepared query's arguments are int or str")
-        self._build, self._arguments = build, arguments
+        self._build, self._arguments, self._server = build, arguments, server
         self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def _markers(self) -> dict[str, Any]:
@@ -90,7 +108,10 @@ class PreparedQuery:
                              "(a transformed lookup value?)")
         # The column order of ``.values()`` rows (as Django's ValuesIterable names them).
         names = [*queryset.query.extra_select, *queryset.query.values_select, *queryset.query.annotation_select]
-        return _Compiled(compiler, sql, slots, list(params), names)
+        compiled = _Compiled(compiler, sql, slots, list(params), names)
+        if self._server is not None and compiler.connection.vendor == "postgresql":
+            compiled.statement = ServerStatement(self._server, sql, [_pg_type(p) for p in params])
+        return compiled
 
     def first(self, **values: Any) -> dict[str, Any] | None:
         """The first row as ``{column: value}`` (converted as the ORM would), or None."""
@@ -108,7 +129,10 @@ class PreparedQuery:
         if compiled is None:
             compiled = self._compiled[key] = self._compile(alias)
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, compiled.params(values))
+            if compiled.statement is not None:
+                compiled.statement.execute(cursor, compiled.params(values))
+            else:
+                cursor.execute(compiled.sql, compiled.params(values))
             row = cursor.fetchone()
         if row is None:
             return None
@@ -131,14 +155,19 @@ class ServerStatement:
     another session's connection over, so this stack does not use one (docker-compose.yml).
     """
 
-    def __init__(self, name: str, sql: str) -> None:
+    def __init__(self, name: str, sql: str, types: list[str] | None = None) -> None:
         if not name.isidentifier():
             raise ValueError(f"{name!r}: a statement name is a plain identifier")
         numbers = itertools.count(1)
         # Django's placeholders become PostgreSQL's numbered ones: "%s" → $1, $2, …; "%%" → "%".
         text = re.sub(r"%%|%s", lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
         self.name, self.count = name, next(numbers) - 1
-        self._prepare = f"PREPARE {name} AS {text}"
+        if types is not None and len(types) != self.count:
+            raise TypeError(f"{name}: {self.count} parameters, {len(types)} types")
+        # Without types PostgreSQL infers each from its context; with them nothing is left to
+        # guess (``created_at - $1`` would otherwise make $1 a timestamp, not an interval).
+        signature = f"({', '.join(types)})" if types else ""
+        self._prepare = f"PREPARE {name}{signature} AS {text}"
         self._execute = (f"EXECUTE {name}({', '.join(['%s'] * self.count)})" if self.count
                          else f"EXECUTE {name}")
 

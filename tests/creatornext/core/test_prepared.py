@@ -116,3 +116,54 @@ def test_a_server_statement_refuses_the_wrong_number_of_values_and_odd_names():
         PAIR.execute(None, [1])
     with pytest.raises(ValueError, match="plain identifier"):
         ServerStatement("x; DROP TABLE y", "SELECT 1")
+
+
+SERVER_FACTS = PreparedQuery(_creator_facts, server="test_prepared_creator_facts", handle=str, fan=int)
+
+
+def _prepared_names():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.django_db
+def test_a_query_planned_by_the_server_returns_what_the_orm_returns():
+    maya = make_creator("Maya.Makes")
+    fan, other = make_user("fan"), make_user("other")
+    Block.objects.create(creator=maya, fan=fan)
+    for handle in ("maya.makes", "nobody"):
+        for user in (fan, other):
+            orm = _creator_facts({"handle": handle_key(handle), "fan": user.pk}).first()
+            assert SERVER_FACTS.first(handle=handle_key(handle), fan=user.pk) == orm
+    assert "test_prepared_creator_facts" in _prepared_names()
+
+
+@pytest.mark.django_db
+def test_a_server_planned_query_types_its_parameters_so_a_time_window_works():
+    """``date_joined - $n`` with an untyped $n makes PostgreSQL guess a timestamp, not an interval."""
+    import datetime
+
+    from django.db.models import DateTimeField, ExpressionWrapper, F
+
+    from creatornext.accounts.models import User
+
+    def window(a):
+        return User.objects.filter(pk=a["pk"], is_active=True).annotate(
+            until=ExpressionWrapper(F("date_joined") - datetime.timedelta(hours=1),
+                                    output_field=DateTimeField())).values("pk", "until")
+
+    query = PreparedQuery(window, server="test_prepared_window", pk=int)
+    user = make_user("window")
+    assert query.first(pk=user.pk) == window({"pk": user.pk}).first()
+    assert query.first(pk=user.pk)["until"] == user.date_joined - datetime.timedelta(hours=1)
+
+
+def test_a_server_statement_refuses_a_parameter_it_cannot_type():
+    from creatornext.core.prepared import _pg_type
+
+    assert [_pg_type(v) for v in (True, 1, "x")] == ["boolean", "bigint", "text"]
+    with pytest.raises(TypeError):
+        _pg_type(1.5)
+    with pytest.raises(TypeError, match="types"):
+        ServerStatement("test_prepared_typed", "SELECT %s", ["bigint", "text"])
