@@ -32,3 +32,21 @@ def tip(fake_stripe, django_capture_on_commit_callbacks):
     return _tip
 
 
+
+
+def pending_tip_event(creator, fan, ref: str, created_at=None):
+    """A tip whose payment is processing (as POST /api/v1/tips/ leaves it before the provider
+    answers) and its provider success event, stored but not applied. Returns (tip, event)."""
+    from creatornext.payments.models import Payment
+    from creatornext.payments.webhooks import webhook_event_store
+    from tests.support.stripe import pi_succeeded
+    from tips.models import Tip
+
+    payment = Payment.objects.create(purpose="tip", ref=f"tip:{ref}", payer=fan, amount=1000,
+                                     currency="USD", status="processing", provider_id=f"pi_{ref}")
+    tip = Tip.objects.create(amount=1000, currency="USD", creator=creator, fan=fan, payment=payment, limits={})
+    if created_at is not None:
+        Tip.objects.filter(pk=tip.pk).update(created_at=created_at)
+    payment.metadata = {"tip_id": tip.pk}
+    payment.save()
+    return tip, webhook_event_store(pi_succeeded(payment, fee=59))[0]

@@ -227,22 +227,13 @@ def send_event(django_capture_on_commit_callbacks):
 
 def test_a_tip_success_webhook_stays_within_its_query_budget(db, django_capture_on_commit_callbacks,
                                                               django_assert_max_num_queries):
-    from creatornext.payments.webhooks import webhook_event_process, webhook_event_store
+    from creatornext.payments.webhooks import webhook_event_process
+    from tests.tips.conftest import pending_tip_event
 
     creator = make_creator("maya.makes")
     enroll(creator, "creator-next", "tips")
     fan = make_user("fan")
-
-    def pending_tip_event(n):
-        payment = Payment.objects.create(purpose="tip", ref=f"tip:budget-{n}", payer=fan, amount=1000,
-                                         currency="USD", status="processing", provider_id=f"pi_budget_{n}")
-        tip = Tip.objects.create(amount=1000, currency="USD", creator=creator, fan=fan, payment=payment,
-                                 limits={})
-        payment.metadata = {"tip_id": tip.pk}
-        payment.save()
-        return webhook_event_store(pi_succeeded(payment, fee=59))[0]
-
-    first, second = pending_tip_event(1), pending_tip_event(2)
+    (_, first), (_, second) = (pending_tip_event(creator, fan, f"budget-{n}") for n in (1, 2))
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         webhook_event_process(event_pk=first.pk)
     # 19 (was ~35; 22 until the payment was no longer written twice nor looked up before its lock):

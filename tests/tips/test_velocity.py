@@ -63,22 +63,14 @@ def test_a_success_arriving_hours_after_the_tip_is_credited_and_judged_by_the_ho
     """The hour is the one up to the tip, not up to the credit: a late success (a delayed webhook,
     3-D Secure finished the next day) used to find no tip in "the last hour", not even itself, and
     failed for ever (found by the P3 bench, whose tips were made before the run)."""
-    from creatornext.payments.models import Payment
-    from creatornext.payments.webhooks import webhook_event_process, webhook_event_store
-    from tests.support.stripe import pi_succeeded
+    from creatornext.payments.webhooks import webhook_event_process
+    from tests.tips.conftest import pending_tip_event
 
     config.set_value(definition=VELOCITY_COUNT, value=1, actor=make_user("boss", staff=True))
     then = timezone.now() - datetime.timedelta(hours=5)
 
     def pending_tip(n, created_at):
-        payment = Payment.objects.create(purpose="tip", ref=f"tip:late-{n}", payer=fan, amount=1000,
-                                         currency="USD", status="processing", provider_id=f"pi_late_{n}")
-        tip = Tip.objects.create(amount=1000, currency="USD", creator=creator, fan=fan, payment=payment,
-                                 limits={})
-        Tip.objects.filter(pk=tip.pk).update(created_at=created_at)
-        payment.metadata = {"tip_id": tip.pk}
-        payment.save()
-        return tip, webhook_event_store(pi_succeeded(payment, fee=59))[0]
+        return pending_tip_event(creator, fan, f"late-{n}", created_at=created_at)
 
     _, first_event = pending_tip(1, then)
     second, second_event = pending_tip(2, then + datetime.timedelta(minutes=30))

@@ -18,16 +18,21 @@ from tests.support.stripe import pi_succeeded
 from tests.support.world import make_user
 
 
+def processing_payment(fan, creator, name: str) -> Payment:
+    """A payment we recorded that the provider is still processing (the test purpose credits
+    ``creator``)."""
+    return Payment.objects.create(purpose="test_payment", ref=f"test:{name}", payer=fan, amount=1000,
+                                  currency="USD", status="processing", provider_id=f"pi_{name}",
+                                  metadata={"creator_id": creator.pk})
+
+
 def pending_events(n: int) -> list[WebhookEvent]:
     """``n`` succeeded-payment events for payments we recorded (fee in the event, as Stripe
     expands it), stored but not applied: their drain is not queued yet."""
     fan, creator = make_user("drain_fan"), make_user("drain_creator")
     events = []
     for i in range(n):
-        payment = Payment.objects.create(purpose="test_payment", ref=f"test:{i}", payer=fan, amount=1000,
-                                         currency="USD", status="processing", provider_id=f"pi_drain_{i}",
-                                         metadata={"creator_id": creator.pk})
-        evt = pi_succeeded(payment, fee=59)
+        evt = pi_succeeded(processing_payment(fan, creator, f"drain_{i}"), fee=59)
         events.append(WebhookEvent.objects.create(event_id=evt["id"], type=evt["type"], payload=evt))
     return events
 
@@ -44,18 +49,14 @@ def queued(monkeypatch):
 def test_a_burst_of_events_queues_one_drain_until_it_starts(queued, django_capture_on_commit_callbacks):
     fan = make_user("burst_fan")
     for i in range(5):
-        payment = Payment.objects.create(purpose="test_payment", ref=f"test:{i}", payer=fan, amount=1000,
-                                         currency="USD", status="processing", provider_id=f"pi_burst_{i}",
-                                         metadata={"creator_id": fan.pk})
+        payment = processing_payment(fan, fan, f"burst_{i}")
         with django_capture_on_commit_callbacks(execute=True):
             assert webhook_event_store(pi_succeeded(payment, fee=59))[1] is True
     assert len(queued) == 1 and cache.get(DRAIN_FLAG) == 1
     assert webhook_events_drain() == (5, False)  # the one drain applies all five
     assert cache.get(DRAIN_FLAG) is None
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
-    payment = Payment.objects.create(purpose="test_payment", ref="test:late", payer=fan, amount=1000,
-                                     currency="USD", status="processing", provider_id="pi_burst_late",
-                                     metadata={"creator_id": fan.pk})
+    payment = processing_payment(fan, fan, "burst_late")
     with django_capture_on_commit_callbacks(execute=True):  # stored after the drain started
         webhook_event_store(pi_succeeded(payment, fee=59))
     assert len(queued) == 2  # queues the next drain
@@ -123,10 +124,7 @@ def test_when_the_wake_up_fails_the_provider_still_gets_its_200_and_the_event_wa
 
     monkeypatch.setattr(cache, "add", down)
     fan = make_user("wake_fan")
-    payment = Payment.objects.create(purpose="test_payment", ref="test:wake", payer=fan, amount=1000,
-                                     currency="USD", status="processing", provider_id="pi_wake",
-                                     metadata={"creator_id": fan.pk})
-    evt = pi_succeeded(payment, fee=59)
+    evt = pi_succeeded(processing_payment(fan, fan, "wake"), fee=59)
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(Client(), evt, settings.STRIPE_WEBHOOK_SECRETS[0])
     assert response.status_code == 200
