@@ -16,10 +16,13 @@ from __future__ import annotations
 from creatornext.core import config
 from creatornext.ledger.models import AccountKind, Transaction
 from creatornext.ledger.services import (
+    Income,
     Leg,
     Posting,
     creator_cash_take,
     creator_income,
+    creator_income_many,
+    creator_income_of,
     platform_account,
     post,
 )
@@ -44,18 +47,30 @@ def _accounts(currency: str):
             platform_account(AccountKind.LOSSES, currency))
 
 
-def on_succeeded(payment: Payment) -> None:
-    tip = velocity.credit_facts(payment.metadata["tip_id"])  # the tip, with the fan's hour
+def _income(payment: Payment, tip: dict, hourly: tuple[int, int]) -> Income:
+    """The creator's credit for a tip whose payment succeeded (``tip``: velocity.credit_facts)."""
     inflow, fees, _ = _accounts(payment.currency)
     fee = payment.fee or 0
     legs = [Leg(inflow, -payment.amount)] + ([Leg(fees, fee)] if fee else [])
     # Past the fan's hourly velocity the credit waits for staff (tips/velocity.py).
-    held = velocity.over_velocity(tip)
-    creator_income(key=f"tip:{tip['pk']}:captured", kind="tip", owner=tip["creator__user_id"],
-                   amount=Money(payment.amount - fee, payment.currency), source_legs=legs,
-                   ref=f"tip:{tip['pk']}", memo="Tip" + (" (anonymous)" if tip["anonymous"] else ""),
-                   metadata={"velocity_held": True} if held else None,
-                   hold_days=velocity.HELD_DAYS if held else None)
+    held = velocity.over_velocity(tip, hourly)
+    return Income(key=f"tip:{tip['pk']}:captured", kind="tip", owner=tip["creator__user_id"],
+                  amount=Money(payment.amount - fee, payment.currency), source_legs=legs,
+                  ref=f"tip:{tip['pk']}", memo="Tip" + (" (anonymous)" if tip["anonymous"] else ""),
+                  metadata={"velocity_held": True} if held else None,
+                  hold_days=velocity.HELD_DAYS if held else None)
+
+
+def on_succeeded(payment: Payment) -> None:
+    income = _income(payment, velocity.credit_facts(payment.metadata["tip_id"]), velocity.limits())
+    creator_income_of(income)
+
+
+def on_succeeded_many(payments: list[Payment]) -> None:
+    """The drain's batches: every tip's facts in one query, every credit in one ledger call."""
+    facts = velocity.credit_facts_many([int(p.metadata["tip_id"]) for p in payments])
+    hourly = velocity.limits()
+    creator_income_many([_income(p, facts[int(p.metadata["tip_id"])], hourly) for p in payments])
 
 
 def _returned_so_far(tip) -> int:
@@ -128,6 +143,7 @@ def on_dispute_closed(payment: Payment, won: bool) -> None:
 
 
 def register() -> None:
-    register_purpose("tip", PurposeHandlers(on_succeeded=on_succeeded, on_refunded=on_refunded,
+    register_purpose("tip", PurposeHandlers(on_succeeded=on_succeeded, on_succeeded_many=on_succeeded_many,
+                                            on_refunded=on_refunded,
                                             on_dispute_created=on_dispute_created,
                                             on_dispute_closed=on_dispute_closed))

@@ -34,19 +34,21 @@ HELD_DAYS = 36_500  # "until staff release it": a hold no release job reaches
 PAID = [PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED]
 
 
-def _credit_facts(a: dict[str, Any]) -> QuerySet:
-    """The tip being credited, with its fan's hour up to this tip (``recent_count``,
-    ``recent_total``): paid tips, refunded and disputed ones too, and this tip by its id (on the
-    confirmation path its row does not point at its payment yet). The hour ends at the tip's own
-    creation, not at the credit: a payment that succeeds hours later (a late webhook, 3-D Secure
-    finished the next day) is judged by what the fan had done when they tipped, and still finds
-    itself in the window. The (fan, created_at) index."""
+def _with_hour(tips: QuerySet) -> QuerySet:
+    """What crediting each of ``tips`` needs: ``pk``, ``anonymous``, ``creator__user_id`` and its
+    fan's hour up to it (``recent_count``, ``recent_total``): paid tips, refunded and disputed ones
+    too, and this tip by its id (on the confirmation path its row does not point at its payment
+    yet). The hour ends at the tip's own creation, not at the credit: a payment that succeeds hours
+    later (a late webhook, 3-D Secure finished the next day) is judged by what the fan had done
+    when they tipped, and still finds itself in the window. So the answer does not depend on the
+    order in which payments succeed: a batch of the drain that moves several of one fan's tips
+    together judges each as one by one in any order would. The (fan, created_at) index."""
     recent = (Tip.objects.filter(Q(payment__status__in=PAID) | Q(pk=OuterRef("pk")),
                                  fan_id=OuterRef("fan_id"), currency=OuterRef("currency"),
                                  created_at__gte=OuterRef("created_at") - timedelta(hours=1),
                                  created_at__lte=OuterRef("created_at"))
               .order_by().values("fan_id"))  # one group: this fan
-    return Tip.objects.filter(pk=a["tip"]).annotate(
+    return tips.annotate(
         recent_count=Subquery(recent.annotate(n=Count("pk")).values("n")[:1]),
         recent_total=Subquery(recent.annotate(total=Sum("amount")).values("total")[:1]),
     ).values("pk", "anonymous", "creator__user_id", "recent_count", "recent_total")
@@ -54,21 +56,36 @@ def _credit_facts(a: dict[str, Any]) -> QuerySet:
 
 # Every tip's credit reads these (the webhook drain's hottest query): compiled once, planned by
 # PostgreSQL once per connection (core.prepared: planning cost ~4x running it).
-_CREDIT_FACTS = PreparedQuery(_credit_facts, server="tip_credit_facts", tip=int)
+_CREDIT_FACTS = PreparedQuery(lambda a: _with_hour(Tip.objects.filter(pk=a["tip"])),
+                              server="tip_credit_facts", tip=int)
 
 
 def credit_facts(tip_id: int) -> dict[str, Any]:
-    """What crediting tip ``tip_id`` needs: ``pk``, ``anonymous``, ``creator__user_id`` and the
-    fan's hour up to it, ``recent_count`` and ``recent_total`` (this tip included)."""
+    """What crediting tip ``tip_id`` needs (``_with_hour``)."""
     facts = _CREDIT_FACTS.first(tip=int(tip_id))
     if facts is None:
         raise Tip.DoesNotExist(f"No tip {tip_id}.")
     return facts
 
 
-def over_velocity(facts: dict[str, Any]) -> bool:
-    """Has the tip's fan passed the hourly velocity with this tip? (``facts`` from credit_facts.)"""
+def credit_facts_many(tip_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """``credit_facts`` of many tips in one query, by tip id (Tip.DoesNotExist if one is missing)."""
+    found = {row["pk"]: row for row in _with_hour(Tip.objects.filter(pk__in=tip_ids))}
+    if len(found) != len(set(tip_ids)):
+        raise Tip.DoesNotExist(f"No tips {sorted(set(tip_ids) - set(found))}.")
+    return found
+
+
+def limits() -> tuple[int, int]:
+    """The hourly velocity: (tips, total in minor units); read once per batch."""
     count, amount = config.get_many(VELOCITY_COUNT, VELOCITY_AMOUNT)
+    return count, amount
+
+
+def over_velocity(facts: dict[str, Any], hourly: tuple[int, int] | None = None) -> bool:
+    """Has the tip's fan passed the hourly velocity (``limits()``) with this tip? (``facts`` from
+    credit_facts.)"""
+    count, amount = limits() if hourly is None else hourly
     return facts["recent_count"] > count or facts["recent_total"] > amount
 
 

@@ -401,32 +401,41 @@ def post_many(postings: Sequence[Posting]) -> int:
     if len({p.key for p in postings}) != len(postings):
         raise LedgerError("Duplicate keys in one batch.")
     with transaction.atomic():
-        now = timezone.now()
-        ids = _claim_keys(postings, now)
-        fresh = [p for p in postings if p.key in ids]
-        if not fresh:
-            return 0
-        accounts = {leg.account.pk: leg.account for p in fresh for leg in p.legs}
-        start = _lock(accounts.values())
-        running = dict(start)
-        rows: list[tuple[int, int, str, int | None, int, int | None]] = []
-        for p in fresh:
-            txn_id = ids[p.key]
-            for leg in p.legs:
-                pk = leg.account.pk
-                balance_after = None
-                if pk in running:
-                    running[pk] += leg.amount
-                    balance_after = running[pk]
-                rows.append((txn_id, pk, leg.account.asset, leg.account.owner_id, leg.amount, balance_after))
-        for pk, final in running.items():
-            account = accounts[pk]
-            if (account.rule == Account.Rule.NON_NEGATIVE and final < 0) or (
-                    account.rule == Account.Rule.NON_POSITIVE and final > 0):
-                raise InsufficientFunds(account)
-        _insert_entries(rows, now)
-        _set_balances({pk: final for pk, final in running.items() if final != start[pk]})
-        return len(fresh)
+        return len(_post_batch(postings, locked=None)[0])
+
+
+def _post_batch(postings: Sequence[Posting], *, locked: dict[int, int] | None
+                ) -> tuple[dict[str, int], datetime]:
+    """``post_many``'s statements (validated postings, inside the caller's transaction): claim the
+    keys, lock the cached accounts (unless the caller holds them: ``locked`` is their balances),
+    insert the entries, set the balances. Returns {key: transaction id} of the postings this call
+    wrote, and their creation time."""
+    now = timezone.now()
+    ids = _claim_keys(postings, now)
+    fresh = [p for p in postings if p.key in ids]
+    if not fresh:
+        return ids, now
+    accounts = {leg.account.pk: leg.account for p in fresh for leg in p.legs}
+    start = _lock(accounts.values()) if locked is None else locked
+    running = {pk: start[pk] for pk in accounts if pk in start}
+    rows: list[tuple[int, int, str, int | None, int, int | None]] = []
+    for p in fresh:
+        txn_id = ids[p.key]
+        for leg in p.legs:
+            pk = leg.account.pk
+            balance_after = None
+            if pk in running:
+                running[pk] += leg.amount
+                balance_after = running[pk]
+            rows.append((txn_id, pk, leg.account.asset, leg.account.owner_id, leg.amount, balance_after))
+    for pk, final in running.items():
+        account = accounts[pk]
+        if (account.rule == Account.Rule.NON_NEGATIVE and final < 0) or (
+                account.rule == Account.Rule.NON_POSITIVE and final > 0):
+            raise InsufficientFunds(account)
+    _insert_entries(rows, now)
+    _set_balances({pk: final for pk, final in running.items() if final != start[pk]})
+    return ids, now
 
 
 def reverse(*, original: Transaction, key: str, memo: str = "") -> Transaction:
@@ -445,6 +454,52 @@ def _lock(accounts: Iterable[Account]) -> dict[int, int]:
     return {pk: balance or 0 for pk, balance in rows}
 
 
+@dataclass(frozen=True)
+class Income:
+    """Cash credited to a creator (``creator_income``). ``source_legs`` say where the money comes
+    from (they sum to ``-amount`` in its currency)."""
+
+    key: str
+    kind: str
+    owner: Any  # a user or a user id
+    amount: Money
+    source_legs: Sequence[Leg]
+    ref: str = ""
+    memo: str = ""
+    metadata: dict[str, Any] | None = None
+    hold_days: int | None = None  # None: the ``ledger.hold_days`` setting
+
+
+def _split_income(owed: int, amount: int) -> tuple[int, int]:
+    """Income pays the creator's debt first (netting): (to debt, to pending)."""
+    to_debt = min(max(owed, 0), amount)
+    return to_debt, amount - to_debt
+
+
+def _income_legs(income: Income, debt: Account, pending: Account, owed: int) -> tuple[Posting, int]:
+    """The posting of ``income`` for a creator who owes ``owed``; and what goes to pending."""
+    to_debt, to_pending = _split_income(owed, income.amount.amount)
+    legs = list(income.source_legs)
+    if to_debt:
+        legs.append(Leg(debt, to_debt))
+    if to_pending:
+        legs.append(Leg(pending, to_pending))
+    return Posting(key=income.key, kind=income.kind, legs=legs, ref=income.ref, memo=income.memo,
+                   metadata={**(income.metadata or {}), "netted_debt": to_debt}), to_pending
+
+
+def _income_hold(income: Income, txn_id: int, created_at: datetime, to_pending: int,
+                 setting_days: int | None) -> Hold:
+    """The hold on what ``income`` put in pending; ``setting_days`` is ``ledger.hold_days``, read
+    by the caller (once per batch) when some income has no ``hold_days`` of its own."""
+    # The hold stores its release time: a later change of the setting never moves it.
+    days = income.hold_days if income.hold_days is not None else setting_days
+    if days is None:
+        raise LedgerError("The caller reads ledger.hold_days for incomes without their own.")
+    return Hold(owner_id=getattr(income.owner, "pk", income.owner), currency=income.amount.currency,
+                amount=to_pending, transaction_id=txn_id, release_at=created_at + timedelta(days=days))
+
+
 def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_legs: Sequence[Leg],
                    ref: str = "", memo: str = "", metadata: dict[str, Any] | None = None,
                    hold_days: int | None = None) -> Transaction:
@@ -452,31 +507,68 @@ def creator_income(*, key: str, kind: str, owner: Any, amount: Money, source_leg
 
     ``source_legs`` say where the money comes from (they sum to ``-amount`` in its currency).
     """
-    if amount.amount <= 0:
+    return creator_income_of(Income(key=key, kind=kind, owner=owner, amount=amount, source_legs=source_legs,
+                                    ref=ref, memo=memo, metadata=metadata, hold_days=hold_days))
+
+
+def creator_income_of(income: Income) -> Transaction:
+    """``creator_income`` of an ``Income``."""
+    if income.amount.amount <= 0:
         raise LedgerError("Income must be positive.")
     # No "already posted?" look-up first: a replay takes the locks, then post_once finds the key
     # and returns the first transaction (no hold is created twice).
-    currency = amount.currency
+    owner, currency = income.owner, income.amount.currency
     debt, pending = accounts_for((owner, AccountKind.DEBT, currency), (owner, AccountKind.PENDING, currency))
     with transaction.atomic():
-        balances = _lock([debt, pending, *[leg.account for leg in source_legs]])
-        owed = -balances[debt.pk]
-        to_debt = min(owed, amount.amount)
-        to_pending = amount.amount - to_debt
-        legs = list(source_legs)
-        if to_debt:
-            legs.append(Leg(debt, to_debt))
-        if to_pending:
-            legs.append(Leg(pending, to_pending))
-        txn, created = post_once(Posting(key=key, kind=kind, legs=legs, ref=ref, memo=memo,
-                                         metadata={**(metadata or {}), "netted_debt": to_debt}),
-                                 savepoint=False)
+        balances = _lock([debt, pending, *[leg.account for leg in income.source_legs]])
+        posting, to_pending = _income_legs(income, debt, pending, owed=-balances[debt.pk])
+        txn, created = post_once(posting, savepoint=False)
         if created and to_pending:
-            # The hold stores its release time: a later change of the setting never moves it.
-            days = config.get(HOLD_DAYS) if hold_days is None else hold_days
-            Hold.objects.create(owner_id=getattr(owner, "pk", owner), currency=currency, amount=to_pending,
-                                transaction=txn, release_at=txn.created_at + timedelta(days=days))
+            _income_hold(income, txn.pk, txn.created_at, to_pending,
+                         config.get(HOLD_DAYS) if income.hold_days is None else None).save()
     return txn
+
+
+def creator_income_many(incomes: Sequence[Income]) -> None:
+    """``creator_income`` for many credits in one transaction and a handful of statements (the
+    webhook drain's batches): every creator's accounts locked at once in the global order, each
+    creator's debt netted first in the order given (running balances), then ``post_many``'s
+    statements and one insert of the holds.
+
+    All or nothing, and only for new keys: if any key is already posted the whole call raises
+    LedgerError and writes nothing, and the caller credits one by one (``creator_income`` returns
+    the first transaction of a replay), so the rules for replays live in one place."""
+    if not incomes:
+        return
+    if any(income.amount.amount <= 0 for income in incomes):
+        raise LedgerError("Income must be positive.")
+    if len({income.key for income in incomes}) != len(incomes):
+        raise LedgerError("Duplicate keys in one batch.")
+    wanted = sorted({(getattr(i.owner, "pk", i.owner), kind, i.amount.currency)
+                     for i in incomes for kind in (AccountKind.DEBT, AccountKind.PENDING)})
+    accounts = dict(zip(wanted, accounts_for(*wanted), strict=True))
+    with transaction.atomic():
+        running = _lock([*accounts.values(), *[leg.account for i in incomes for leg in i.source_legs]])
+        start = dict(running)
+        postings, to_pending = [], []
+        for income in incomes:
+            owner, currency = getattr(income.owner, "pk", income.owner), income.amount.currency
+            debt = accounts[(owner, AccountKind.DEBT, currency)]
+            pending = accounts[(owner, AccountKind.PENDING, currency)]
+            posting, pends = _income_legs(income, debt, pending, owed=-running[debt.pk])
+            _validate(posting)
+            for leg in posting.legs:
+                if leg.account.pk in running:
+                    running[leg.account.pk] += leg.amount
+            postings.append(posting)
+            to_pending.append(pends)
+        ids, now = _post_batch(postings, locked=start)
+        if len(ids) != len(postings):
+            raise LedgerError(f"{len(postings) - len(ids)} of {len(postings)} incomes were already posted.")
+        days = config.get(HOLD_DAYS) if any(i.hold_days is None for i in incomes) else None
+        Hold.objects.bulk_create([_income_hold(income, ids[posting.key], now, pends, days)
+                                  for income, posting, pends in zip(incomes, postings, to_pending, strict=True)
+                                  if pends])
 
 
 def creator_cash_take(*, key: str, kind: str, owner: Any, amount: Money, sink_legs: Sequence[Leg],

@@ -14,11 +14,12 @@ implies in order, so every order of events ends in the same state with the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from creatornext.money import Money
 from creatornext.payments import provider
@@ -29,12 +30,22 @@ RANK = {S.CREATED: 0, S.REQUIRES_ACTION: 1, S.PROCESSING: 2, S.SUCCEEDED: 3, S.F
         S.CANCELED: 3, S.REFUNDED: 4, S.DISPUTED: 4}
 
 
+def _open(payment: Payment) -> bool:
+    """Not final yet (created, requires_action, processing): only such a payment may succeed,
+    fail or be canceled, so each happens at most once."""
+    return RANK[S(payment.status)] < RANK[S.SUCCEEDED]
+
+
 @dataclass(frozen=True)
 class PurposeHandlers:
     """What a feature app does when its payment changes state. Each runs once per transition,
     inside the transition's transaction; each must itself be idempotent (ledger keys)."""
 
     on_succeeded: Callable[[Payment], None]
+    # Optional: what ``on_succeeded`` does, for many payments at once (the webhook drain's
+    # batches), with the same effect as calling it for each in turn. It may raise to refuse the
+    # batch; the caller then applies each payment alone.
+    on_succeeded_many: Callable[[list[Payment]], None] | None = None
     on_failed: Callable[[Payment], None] | None = None
     on_refunded: Callable[[Payment, int], None] | None = None  # amount refunded now
     on_dispute_created: Callable[[Payment], None] | None = None
@@ -104,13 +115,13 @@ def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, s
         if result.status == S.SUCCEEDED:
             if _succeed(payment, fee=result.fee, source=source):
                 return payment  # saved before its handler ran, and unchanged since
-        elif result.status == S.FAILED and RANK[S(payment.status)] < RANK[S.SUCCEEDED]:
+        elif result.status == S.FAILED and _open(payment):
             payment.failure_code = result.failure_code[:100]
             payment.failure_message = result.failure_message[:255]
             _move(payment, S.FAILED, source)
             if (on_failed := handlers_for(payment.purpose).on_failed) is not None:
                 on_failed(payment)
-        elif result.status == S.CANCELED and RANK[S(payment.status)] < RANK[S.SUCCEEDED]:
+        elif result.status == S.CANCELED and _open(payment):
             _move(payment, S.CANCELED, source)
             if (on_failed := handlers_for(payment.purpose).on_failed) is not None:
                 on_failed(payment)
@@ -124,11 +135,9 @@ def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, s
 def _succeed(payment: Payment, *, fee: int | None, source: str) -> bool:
     """created/requires_action/processing → succeeded, once, with the fee; the handler credits.
     True if it moved the payment (then it is saved, with every change made to it so far)."""
-    if RANK[S(payment.status)] >= RANK[S.SUCCEEDED]:
+    if not _open(payment):
         if payment.fee is None and fee is not None:
             payment.fee = fee
-        return False
-    if payment.status in (S.FAILED, S.CANCELED):
         return False
     if fee is None and payment.charge_id:
         fee = provider.fee_for_charge(payment.charge_id)
@@ -137,6 +146,59 @@ def _succeed(payment: Payment, *, fee: int | None, source: str) -> bool:
     payment.save()
     handlers_for(payment.purpose).on_succeeded(payment)
     return True
+
+
+def payments_succeed_many(successes: Sequence[tuple[int, provider.ProviderPayment, str]]) -> set[int]:
+    """The provider says these payments succeeded, fee included: ``(payment id, result, source)``
+    each, at most one per payment. Inside the caller's transaction, lock them all (id order: two
+    batches never deadlock), move those that may move, in a few statements for the whole batch,
+    then run each purpose's success handler once per payment (``on_succeeded_many`` where it has
+    one). Returns the ids moved; the caller applies the rest one by one (``apply_provider_state``:
+    replays, a fee still to be fetched, unknown ids), so their rules stay in one place."""
+    results = {pk: (result, source) for pk, result, source in successes}
+    if len(results) != len(successes):
+        raise ValueError("At most one success per payment in a batch.")
+    locked = Payment.objects.select_for_update(no_key=True).filter(pk__in=results).order_by("pk")
+    moving = [p for p in locked if _open(p) and results[p.pk][0].fee is not None]
+    if not moving:
+        return set()
+    now = timezone.now()
+    changes = []
+    for payment in moving:
+        result, source = results[payment.pk]
+        changes.append(PaymentStatusChange(payment=payment, from_status=payment.status, to_status=S.SUCCEEDED,
+                                           source=source[:60], created_at=now))
+        payment.provider_id = payment.provider_id or result.id
+        payment.charge_id = payment.charge_id or result.charge_id
+        payment.fee, payment.status, payment.updated_at = result.fee, S.SUCCEEDED, now
+    PaymentStatusChange.objects.bulk_create(changes)
+    _save_successes(moving)
+    by_purpose: dict[str, list[Payment]] = {}
+    for payment in moving:
+        by_purpose.setdefault(payment.purpose, []).append(payment)
+    for purpose, payments in by_purpose.items():
+        handlers = handlers_for(purpose)
+        if handlers.on_succeeded_many is not None:
+            handlers.on_succeeded_many(payments)
+        else:
+            for payment in payments:
+                handlers.on_succeeded(payment)
+    return {p.pk for p in moving}
+
+
+def _save_successes(payments: list[Payment]) -> None:
+    """Write what a success changes on each payment: one statement on PostgreSQL."""
+    fields = ["status", "fee", "provider_id", "charge_id", "updated_at"]
+    if connection.vendor != "postgresql":
+        Payment.objects.bulk_update(payments, fields)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE payments_payment AS p SET status = v.status, fee = v.fee, "
+            "provider_id = v.provider_id, charge_id = v.charge_id, updated_at = v.updated_at "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[], "
+            "%s::timestamptz[]) AS v(id, status, fee, provider_id, charge_id, updated_at) WHERE p.id = v.id",
+            [[p.pk for p in payments], *([getattr(p, f) for p in payments] for f in fields)])
 
 
 def apply_refunded(*, payment_id: int, refunded_total: int, source: str, fee: int | None = None) -> Payment:

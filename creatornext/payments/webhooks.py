@@ -20,6 +20,7 @@ import stripe
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -189,15 +190,20 @@ def _apply(stored: WebhookEvent) -> bool:
     return True
 
 
+def _success(obj: dict[str, Any]) -> ProviderPayment:
+    """A ``payment_intent.succeeded`` event's PaymentIntent as the provider's answer (the fee is
+    known when Stripe expanded the charge's balance transaction)."""
+    charge = obj.get("latest_charge") or ((obj.get("charges") or {}).get("data") or [{}])[0]
+    charge_id = charge if isinstance(charge, str) else (charge or {}).get("id", "")
+    return ProviderPayment(id=obj.get("id", ""), status="succeeded", charge_id=charge_id or "",
+                           fee=_fee(charge) if isinstance(charge, dict) else None)
+
+
 def _apply_to_payment(kind: str, obj: dict[str, Any], payment_id: int, source: str) -> None:
     """One of PAYMENT_EVENT_TYPES, through the payment services (Payment.DoesNotExist if there is
     no payment ``payment_id``; nothing is written then)."""
     if kind == "payment_intent.succeeded":
-        charge = obj.get("latest_charge") or ((obj.get("charges") or {}).get("data") or [{}])[0]
-        charge_id = charge if isinstance(charge, str) else (charge or {}).get("id", "")
-        services.apply_provider_state(payment_id=payment_id, source=source, result=ProviderPayment(
-            id=obj.get("id", ""), status="succeeded", charge_id=charge_id or "",
-            fee=_fee(charge) if isinstance(charge, dict) else None))
+        services.apply_provider_state(payment_id=payment_id, source=source, result=_success(obj))
     elif kind == "payment_intent.payment_failed":
         error = obj.get("last_payment_error") or {}
         services.apply_provider_state(payment_id=payment_id, source=source, result=ProviderPayment(
@@ -225,10 +231,13 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
     return stored
 
 
-def webhook_events_drain(*, seconds: float = DRAIN_SECONDS) -> tuple[int, bool]:
-    """Apply pending events, each in its own transaction, for about ``seconds``; return how many,
-    and whether some are left. Concurrent drains share the work: each takes an event no other
-    holds (SKIP LOCKED), so none waits for another's event.
+DRAIN_BATCH = 100  # events claimed, and payment successes applied, together
+
+
+def webhook_events_drain(*, seconds: float = DRAIN_SECONDS, batch: int = DRAIN_BATCH) -> tuple[int, bool]:
+    """Apply pending events, ``batch`` at a time in one transaction, for about ``seconds``; return
+    how many, and whether some are left. Concurrent drains share the work: each takes events no
+    other holds (SKIP LOCKED), so none waits for another's events.
 
     Each drain walks the pending events in id order from where it last took one (the partial
     index of pending ids), so a claim steps over a few rows, not over every event processed since
@@ -240,14 +249,47 @@ def webhook_events_drain(*, seconds: float = DRAIN_SECONDS) -> tuple[int, bool]:
     while True:
         with transaction.atomic():
             _commit_without_waiting_for_the_disk()
-            stored = (WebhookEvent.objects.select_for_update(no_key=True, skip_locked=True)
-                      .filter(status=WebhookEvent.Status.PENDING, pk__gt=after).order_by("pk").first())
-            if stored is None:
+            claimed = list(WebhookEvent.objects.select_for_update(no_key=True, skip_locked=True)
+                           .filter(status=WebhookEvent.Status.PENDING, pk__gt=after).order_by("pk")[:batch])
+            if not claimed:
                 return done, False
-            _process_locked(stored)
-        done, after = done + 1, stored.pk
+            _process_claimed(claimed)
+        done, after = done + len(claimed), claimed[-1].pk
         if time.monotonic() > deadline:
             return done, True
+
+
+def _process_claimed(claimed: list[WebhookEvent]) -> None:
+    """Apply events whose rows the caller holds locked. Payment successes that carry their fee go
+    through the payments boundary together (``payments_succeed_many``: a few statements for the
+    whole batch, instead of ~19 per event); every other event, and any the batch did not move
+    (a replay, a payment not found), goes through ``_process_locked`` one by one, which is also
+    where a batch that failed as a whole falls back to, so one bad event never blocks the rest."""
+    successes: dict[int, WebhookEvent] = {}  # payment id → its first success event here
+    if "payment_intent.succeeded" not in EVENT_HANDLERS:
+        for stored in claimed:
+            if stored.type == "payment_intent.succeeded" and stored.payload.get("type") == stored.type:
+                payment_id = _metadata_payment_id(stored.payload.get("data", {}).get("object", {}) or {})
+                if payment_id is not None:
+                    successes.setdefault(payment_id, stored)
+    applied: set[int] = set()
+    if len(successes) > 1:
+        try:
+            with transaction.atomic():  # the batch goes whole or not at all
+                moved = services.payments_succeed_many(
+                    [(payment_id, _success(stored.payload["data"]["object"]), f"webhook:{stored.event_id}")
+                     for payment_id, stored in successes.items()])
+        except Exception:
+            log.warning("A batch of %s payment successes failed; applying them one by one", len(successes),
+                        exc_info=True)
+            moved = set()
+        applied = {successes[payment_id].pk for payment_id in moved}
+        WebhookEvent.objects.filter(pk__in=applied).update(
+            status=WebhookEvent.Status.PROCESSED, attempts=F("attempts") + 1, processed_at=timezone.now(),
+            last_error="", next_attempt_at=None)
+    for stored in claimed:
+        if stored.pk not in applied:
+            _process_locked(stored)
 
 
 def _commit_without_waiting_for_the_disk() -> None:

@@ -64,10 +64,10 @@ def test_a_burst_of_events_queues_one_drain_until_it_starts(queued, django_captu
 
 @pytest.mark.django_db
 def test_a_drain_hands_over_when_its_time_slice_ends(queued):
-    pending_events(3)
-    assert webhook_events_drain(seconds=0) == (1, True)  # one applied, more left
-    assert WebhookEvent.objects.filter(status="pending").count() == 2
-    assert webhook_events_drain() == (2, False)
+    pending_events(5)
+    assert webhook_events_drain(seconds=0, batch=2) == (2, True)  # one batch applied, more left
+    assert WebhookEvent.objects.filter(status="pending").count() == 3
+    assert webhook_events_drain(batch=2) == (3, False)
 
 
 @pytest.mark.django_db(transaction=True)
