@@ -82,14 +82,21 @@ def _check_asset(asset: str) -> None:
         raise LedgerError(f"Unknown asset {asset!r}.")
 
 
+def _new_account(owner_id: int, kind: str, asset: str) -> Account:
+    """An owner's account as first created: empty, with its kind's balance rule and lock rank."""
+    return Account(owner_id=owner_id, kind=kind, asset=asset, balance=0, rule=_rule_for(kind),
+                   lock_rank=1 if kind in HOT_KINDS else 0)
+
+
 def account_for(owner: Any, kind: str, asset: str) -> Account:
     """The owner's (a user or a user id) account of that kind and asset, created on first use."""
     if kind not in OWNER_KINDS:
         raise LedgerError(f"{kind} is a platform account kind.")
     _check_asset(asset)
+    new = _new_account(getattr(owner, "pk", owner), kind, asset)
     account, _ = Account.objects.get_or_create(
-        owner_id=getattr(owner, "pk", owner), kind=kind, asset=asset,
-        defaults={"balance": 0, "rule": _rule_for(kind), "lock_rank": 1 if kind in HOT_KINDS else 0},
+        owner_id=new.owner_id, kind=kind, asset=asset,
+        defaults={"balance": new.balance, "rule": new.rule, "lock_rank": new.lock_rank},
     )
     return account
 
@@ -101,10 +108,7 @@ def owner_accounts(pairs: Iterable[tuple[int, str]], kind: str) -> dict[tuple[in
         kind=kind, owner_id__in={o for o, _ in pairs}, asset__in={c for _, c in pairs})}
     missing = pairs - set(found)
     if missing:
-        Account.objects.bulk_create(
-            [Account(owner_id=o, kind=kind, asset=c, balance=0, rule=_rule_for(kind),
-                     lock_rank=1 if kind in HOT_KINDS else 0) for o, c in missing],
-            ignore_conflicts=True)
+        Account.objects.bulk_create([_new_account(o, kind, c) for o, c in missing], ignore_conflicts=True)
         found.update({(a.owner_id, a.asset): a for a in Account.objects.filter(
             kind=kind, owner_id__in={o for o, _ in missing}, asset__in={c for _, c in missing})})
     return {pair: found[pair] for pair in pairs}
@@ -125,14 +129,20 @@ def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
                      getattr(owner, "pk", owner), kind, asset))
     found: dict[tuple, Account] = {key: _owner_accounts[key] for key in keys if key in _owner_accounts}
     if len(found) < len(keys):
-        query = Q()
-        for key in keys:
-            query |= Q(owner_id=key[2], kind=key[3], asset=key[4])
-        for account in Account.objects.filter(query):
-            found[(*keys[0][:2], account.owner_id, account.kind, account.asset)] = account
-        for key, (owner, kind, asset) in zip(keys, wanted, strict=True):
-            if key not in found:
-                found[key] = account_for(owner, kind, asset)
+        def look_up(missing: list[tuple]) -> None:
+            query = Q()
+            for key in missing:
+                query |= Q(owner_id=key[2], kind=key[3], asset=key[4])
+            for account in Account.objects.filter(query):
+                found[(*keys[0][:2], account.owner_id, account.kind, account.asset)] = account
+
+        look_up([key for key in keys if key not in found])
+        missing = [key for key in keys if key not in found]
+        if missing:  # first use: all created in one statement (a concurrent creator's rows win)
+            Account.objects.bulk_create(
+                [_new_account(owner, kind, asset) for _, _, owner, kind, asset in missing],
+                ignore_conflicts=True)
+            look_up(missing)
         learnt = {key: found[key] for key in keys}
 
         def remember() -> None:

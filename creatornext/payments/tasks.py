@@ -3,11 +3,12 @@ from celery import shared_task
 from creatornext.payments import webhooks
 
 
-@shared_task
-def process_webhook_events() -> int:
+@shared_task(bind=True)
+def process_webhook_events(self) -> int:
     """Apply stored events (webhooks.webhook_events_wake queues this); hand over to a new task when
-    the time slice ends with events left."""
-    done, more = webhooks.webhook_events_drain()
+    the time slice ends with events left. Run inline (eager: tests, the embedded default without a
+    broker) it does not linger: the caller waits for it."""
+    done, more = webhooks.webhook_events_drain(linger=0.0 if self.request.is_eager else webhooks.DRAIN_LINGER)
     if more:
         process_webhook_events.delay()
     return done

@@ -232,12 +232,19 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
 
 
 DRAIN_BATCH = 100  # events claimed, and payment successes applied, together
+# A drain that has caught up (claimed less than a batch) waits this long before it looks again, so
+# that under a steady stream it takes tens of events at a time, not one or two: a batch's
+# statements cost about the same for 2 events as for 100. The price is this much latency.
+DRAIN_LINGER = 0.1
 
 
-def webhook_events_drain(*, seconds: float = DRAIN_SECONDS, batch: int = DRAIN_BATCH) -> tuple[int, bool]:
+def webhook_events_drain(*, seconds: float = DRAIN_SECONDS, batch: int = DRAIN_BATCH,
+                         linger: float = 0.0) -> tuple[int, bool]:
     """Apply pending events, ``batch`` at a time in one transaction, for about ``seconds``; return
     how many, and whether some are left. Concurrent drains share the work: each takes events no
-    other holds (SKIP LOCKED), so none waits for another's events.
+    other holds (SKIP LOCKED), so none waits for another's events. After a batch smaller than
+    ``batch`` the drain waits ``linger`` seconds before it looks again (``DRAIN_LINGER``); if it
+    then finds none, it ends.
 
     Each drain walks the pending events in id order from where it last took one (the partial
     index of pending ids), so a claim steps over a few rows, not over every event processed since
@@ -257,6 +264,8 @@ def webhook_events_drain(*, seconds: float = DRAIN_SECONDS, batch: int = DRAIN_B
         done, after = done + len(claimed), claimed[-1].pk
         if time.monotonic() > deadline:
             return done, True
+        if len(claimed) < batch and linger:
+            time.sleep(linger)
 
 
 def _process_claimed(claimed: list[WebhookEvent]) -> None:

@@ -129,3 +129,39 @@ def test_when_the_wake_up_fails_the_provider_still_gets_its_200_and_the_event_wa
         response = deliver(Client(), evt, settings.STRIPE_WEBHOOK_SECRETS[0])
     assert response.status_code == 200
     assert WebhookEvent.objects.get(event_id=evt["id"]).status == "pending"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_that_caught_up_lingers_and_takes_what_arrives_meanwhile(queued):
+    """Under a steady stream a drain waits a little after a short batch, so the next batch is
+    bigger (webhooks.DRAIN_LINGER); what arrives during the wait is applied by the same drain."""
+    import threading
+    import time
+
+    pending_events(2)
+    result: list[tuple[int, bool]] = []
+    drain = threading.Thread(target=lambda: (result.append(webhook_events_drain(linger=3.0)),
+                                             connection.close()))
+    drain.start()
+    deadline = time.monotonic() + 2.0
+    while WebhookEvent.objects.filter(status="processed").count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fan = make_user("late_fan")
+    evt = pi_succeeded(processing_payment(fan, fan, "during_linger"), fee=59)
+    WebhookEvent.objects.create(event_id=evt["id"], type=evt["type"], payload=evt)
+    drain.join()
+    assert result == [(3, False)]
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.django_db
+def test_a_drain_run_inline_does_not_linger(monkeypatch):
+    """Celery run eagerly (tests, no broker) runs the drain inside the caller: no waiting."""
+    from creatornext.payments import webhooks
+
+    slept: list[float] = []
+    monkeypatch.setattr(webhooks.time, "sleep", slept.append)
+    pending_events(2)
+    assert tasks.process_webhook_events.apply().get() == 2
+    assert slept == []
+    assert not WebhookEvent.objects.filter(status="pending").exists()
