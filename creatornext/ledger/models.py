@@ -94,12 +94,19 @@ class Account(models.Model):
 
 
 class Transaction(models.Model):
-    key = models.CharField(max_length=200, unique=True)  # idempotency: "tip:12:captured"
-    kind = models.CharField(max_length=40, db_index=True)  # "tip", "gift", "hold_release", ...
+    key = models.CharField(max_length=200)  # idempotency: "tip:12:captured" (unique: Meta)
+    kind = models.CharField(max_length=40)  # "tip", "gift", "hold_release", ... (indexed: Meta)
     ref = models.CharField(max_length=100, blank=True)  # what caused it: "tip:12"
     memo = models.CharField(max_length=255, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        # In Meta rather than ``unique=True`` / ``db_index=True``, which on PostgreSQL also build a
+        # pattern-ops index per column for LIKE queries that nothing runs; every posting writes
+        # every index (decisions 0010, 0019).
+        constraints = [models.UniqueConstraint(fields=["key"], name="ledger_transaction_key_unique")]
+        indexes = [models.Index(fields=["kind"], name="ledger_transaction_kind")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.key}"
