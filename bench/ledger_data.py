@@ -165,3 +165,36 @@ class LedgerLoader:
 
 def metadata(**values) -> str:
     return json.dumps(values, separators=(",", ":"))
+
+
+HISTORY_TIPS = 50_000  # a smoke run loads 1% of it
+
+
+def tip_history(loader: LedgerLoader, creator_user_ids: list[int], rng) -> None:
+    """The ledger of a platform that has been running: ``tips`` past tips to these creators, each
+    captured to pending and later released to available (two transactions, as ``tips.handlers``
+    and the hold release post them). Without a history the money workloads start from an empty,
+    freshly ANALYZEd ledger: PostgreSQL then plans the foreign-key checks of every posting (the
+    ``ledger_transaction`` look-up of each entry and hold) as sequential scans, keeps those plans
+    for the connection's life, and every posting grows slower as the run fills the table; a live
+    database, analysed by autovacuum as it grew, never looks like that."""
+    tips = HISTORY_TIPS // 100 if loader.ctx.smoke else HISTORY_TIPS
+    inflow, fees = loader.platform("provider_inflow", "USD"), loader.platform("processor_fees", "USD")
+    pending = {u: loader.owner(u, "pending", "USD") for u in creator_user_ids}
+    available = {u: loader.owner(u, "available", "USD") for u in creator_user_ids}
+    plan = []
+    for i in range(tips):
+        creator = creator_user_ids[int(rng.random() * len(creator_user_ids))]
+        amount = 100 + int(rng.random() * 9_901)
+        plan.append((i, creator, amount, 30 + amount * 29 // 1000))
+
+    def transactions() -> Iterator[Txn]:
+        for i, creator, amount, fee in plan:
+            net = amount - fee
+            yield Txn(key=f"bench:history:tip:{i}:captured", kind="tip", ref=f"bench:history:{i}", memo="Tip",
+                      legs=((inflow, -amount), (fees, fee), (pending[creator], net)),
+                      metadata=metadata(netted_debt=0))
+            yield Txn(key=f"bench:history:tip:{i}:release", kind="hold_release", ref=f"bench:history:{i}",
+                      legs=((pending[creator], -net), (available[creator], net)))
+
+    loader.write(transactions)

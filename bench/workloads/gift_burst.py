@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from bench import data
-from bench.ledger_data import LedgerLoader, Txn
+from bench.ledger_data import HISTORY_TIPS, LedgerLoader, Txn, tip_history
 from bench.registry import (
     Load,
     Request,
@@ -49,8 +49,7 @@ def _enroll_and_go_live(ctx) -> dict[int, int]:
                         "JOIN accounts_creatorprofile cp ON cp.id = ls.creator_id"))
 
 
-def _give_coins(ctx, fans) -> None:
-    loader = LedgerLoader(ctx)
+def _give_coins(loader: LedgerLoader, fans) -> None:
     issued = loader.platform("coins_issued", data_coin := "COIN")
     wallets = [loader.owner(f.user_id, "coins", data_coin) for f in fans]
 
@@ -77,7 +76,9 @@ def gift_burst(ctx):
     creators = data.load_creators(ctx, ctx.scale, deleted_share=0)
     fans = data.load_fans(ctx, FANS, first_user_id=ctx.scale + 1)
     streams = _enroll_and_go_live(ctx)
-    _give_coins(ctx, fans)
+    loader = LedgerLoader(ctx)
+    tip_history(loader, creators.user_ids_by_rank, ctx.rng)
+    _give_coins(loader, fans)
     rose = ctx.sql("SELECT id FROM gifts_gift WHERE name = 'Rose'")[0][0]
     ctx.sql("ANALYZE")
 
@@ -88,7 +89,8 @@ def gift_burst(ctx):
 
     ranks = len(creators.handles_by_rank)
     ctx.notes.append(f"Data: {ranks:,} creators enrolled in live-gifts, each live; {FANS} fans with "
-                     f"{COINS_EACH:,} coins each; a Rose (1 coin → 1 diamond) per request.")
+                     f"{COINS_EACH:,} coins each; a Rose (1 coin → 1 diamond) per request. The ledger "
+                     f"holds {HISTORY_TIPS:,} earlier tips to these creators (bench/ledger_data.tip_history).")
     hot = Load([request(i, 1) for i in range(ctx.plan_size)], unique_keys=True)
     spread = Load([request(i, 1 + ctx.rng.randrange(ranks)) for i in range(ctx.plan_size)],
                   unique_keys=True)

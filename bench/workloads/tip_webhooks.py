@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from bench import data, procs
 from bench.database import copy_rows, sync_identity
+from bench.ledger_data import HISTORY_TIPS, LedgerLoader, tip_history
 from bench.registry import Check, RunStats, rate_ratio_at_least, workload
 from bench.runner import REPO
 from bench.worker import CeleryWorker
@@ -79,6 +80,7 @@ def _ack(figures: Figures) -> tuple[str, bool | None]:
 def tip_webhooks(ctx: Context) -> TipWebhooks:
     creators = data.load_creators(ctx, CREATORS, deleted_share=0)
     fans = data.load_fans(ctx, FANS, first_user_id=CREATORS + 1)
+    tip_history(LedgerLoader(ctx), creators.user_ids_by_rank, ctx.rng)
     warmup = max(10, ctx.scale // 20)
     total = warmup + ctx.scale * ctx.reps
     zipf = data.ZipfSampler(len(creators.user_ids_by_rank))
@@ -110,7 +112,9 @@ def tip_webhooks(ctx: Context) -> TipWebhooks:
         f"the warm-up) from {FANS:,} fans (~{total / FANS:.0f} each, made over one day: within the "
         f"daily cap) to {CREATORS:,} creators drawn Zipf-skewed (the top creator "
         f"gets {zipf.share_of_top(1):.0%} of the tips); amounts 1.00–100.00 USD, fee 2.9% + 0.30 in "
-        "the event. Server and Celery worker CPU are counted together as the server's. Latency = "
+        f"the event. The ledger holds {HISTORY_TIPS:,} earlier tips to these creators, captured and "
+        "released (bench/ledger_data.tip_history). Server and Celery worker CPU are counted together "
+        "as the server's. Latency = "
         "the webhook's arrival to its ledger credit.")
     return TipWebhooks(NAME, tips[:warmup], [tips[warmup + i * ctx.scale:warmup + (i + 1) * ctx.scale]
                                              for i in range(ctx.reps)])

@@ -65,17 +65,43 @@ class StripeWebhookView(View):
         if event is None:
             return JsonResponse(error_body("invalid_signature", "The webhook signature is not valid."),
                                 status=400)
-        stored, created = webhook_event_store(event)
+        stored, created = webhook_event_store(event, raw=request.body.decode("utf-8"))
         return JsonResponse({"received": True, "duplicate": not created, "status": stored.status})
 
 
-def webhook_event_store(event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
+def webhook_event_store(event: dict[str, Any], *, raw: str | None = None) -> tuple[WebhookEvent, bool]:
+    """Store a verified event once by its id; (the stored event, whether this call stored it).
+    ``raw``: the event's JSON text as received, stored as it is (not parsed and encoded again).
+
+    On PostgreSQL one statement that commits by itself (the request holds no transaction): every
+    provider retry and every event of a burst comes through here, and the ORM's create inside a
+    savepoint was a third of the webhook's own time (decision 0019)."""
+    if connection.vendor != "postgresql":
+        return _store_with_the_orm(event)
+    received = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO payments_webhookevent (event_id, type, payload, status, attempts, last_error, "
+            "received_at) VALUES (%s, %s, %s::jsonb, %s, 0, '', %s) ON CONFLICT (event_id) DO NOTHING "
+            "RETURNING id",
+            [event["id"], event["type"], json.dumps(event) if raw is None else raw,
+             WebhookEvent.Status.PENDING, received])
+        row = cursor.fetchone()
+    if row is None:
+        return WebhookEvent.objects.get(event_id=event["id"]), False
+    # Robust: the event is stored; if the cache or the broker is down, the provider still gets its
+    # 200 and the sweeper applies the event (failures are logged). Runs at once when the insert
+    # committed by itself, after the caller's commit inside a transaction.
+    transaction.on_commit(webhook_events_wake, robust=True)
+    return WebhookEvent(pk=row[0], event_id=event["id"], type=event["type"], payload=event,
+                        status=WebhookEvent.Status.PENDING, received_at=received), True
+
+
+def _store_with_the_orm(event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
+    """``webhook_event_store`` on other databases (the embedded SQLite default)."""
     try:
         with transaction.atomic():
-            stored = WebhookEvent.objects.create(event_id=event["id"], type=event["type"],
-                                                 payload=event)
-            # Robust: the event is stored; if the cache or the broker is down, the provider still
-            # gets its 200 and the sweeper applies the event (failures are logged).
+            stored = WebhookEvent.objects.create(event_id=event["id"], type=event["type"], payload=event)
             transaction.on_commit(webhook_events_wake, robust=True)
             return stored, True
     except IntegrityError:
