@@ -131,26 +131,27 @@ def test_when_the_wake_up_fails_the_provider_still_gets_its_200_and_the_event_wa
     assert WebhookEvent.objects.get(event_id=evt["id"]).status == "pending"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_drain_that_caught_up_lingers_and_takes_what_arrives_meanwhile(queued):
+@pytest.mark.django_db
+def test_a_drain_that_caught_up_lingers_and_takes_what_arrives_meanwhile(queued, monkeypatch):
     """Under a steady stream a drain waits a little after a short batch, so the next batch is
-    bigger (webhooks.DRAIN_LINGER); what arrives during the wait is applied by the same drain."""
-    import threading
-    import time
+    bigger (webhooks.DRAIN_LINGER); what arrives during the wait is applied by the same drain,
+    and a wait that brings nothing ends it."""
+    from creatornext.payments import webhooks
 
     pending_events(2)
-    result: list[tuple[int, bool]] = []
-    drain = threading.Thread(target=lambda: (result.append(webhook_events_drain(linger=3.0)),
-                                             connection.close()))
-    drain.start()
-    deadline = time.monotonic() + 2.0
-    while WebhookEvent.objects.filter(status="processed").count() < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    fan = make_user("late_fan")
-    evt = pi_succeeded(processing_payment(fan, fan, "during_linger"), fee=59)
-    WebhookEvent.objects.create(event_id=evt["id"], type=evt["type"], payload=evt)
-    drain.join()
-    assert result == [(3, False)]
+    waits: list[float] = []
+
+    def an_event_arrives_during_the_first_wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            assert WebhookEvent.objects.filter(status="processed").count() == 2  # the first batch
+            fan = make_user("late_fan")
+            evt = pi_succeeded(processing_payment(fan, fan, "during_linger"), fee=59)
+            WebhookEvent.objects.create(event_id=evt["id"], type=evt["type"], payload=evt)
+
+    monkeypatch.setattr(webhooks.time, "sleep", an_event_arrives_during_the_first_wait)
+    assert webhook_events_drain(linger=0.25) == (3, False)
+    assert waits == [0.25, 0.25]  # after each short batch; then nothing came: the drain ended
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
 
 
