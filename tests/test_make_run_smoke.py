@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -54,6 +55,32 @@ def _wait_for(predicate, timeout: float, what: str, log: Path):
                 + log.read_text()[-4000:])
 
 
+def _assert_the_ledger_is_append_only(path: Path) -> None:
+    """The embedded database refuses to rewrite ledger history, as PostgreSQL does (SQLite drops a
+    table's triggers when a migration rebuilds it: ledger migration 0006 puts them back)."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        txn = db.execute("INSERT INTO ledger_transaction (key, kind, ref, memo, metadata, created_at) "
+                         "VALUES ('smoke:append-only', 'smoke', '', '', '{}', '2026-01-01') RETURNING id").fetchone()[0]
+        account = db.execute("INSERT INTO ledger_account (owner_id, kind, asset, balance, rule, lock_rank, "
+                             "created_at) VALUES (NULL, 'adjustments', 'XTS', NULL, 'any', 0, '2026-01-01') "
+                             "RETURNING id").fetchone()[0]
+        db.execute("INSERT INTO ledger_entry (transaction_id, account_id, asset, owner_id, amount, created_at) "
+                   "VALUES (?, ?, 'XTS', NULL, 1, '2026-01-01')", [txn, account])
+        for statement in ("UPDATE ledger_transaction SET memo = 'rewritten' WHERE id = ?",
+                          "DELETE FROM ledger_transaction WHERE id = ?",
+                          "UPDATE ledger_entry SET amount = 2 WHERE transaction_id = ?",
+                          "DELETE FROM ledger_entry WHERE transaction_id = ?"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(statement, [txn])
+        assert db.execute("SELECT memo FROM ledger_transaction WHERE id = ?", [txn]).fetchone() == ("",)
+        assert db.execute("SELECT amount FROM ledger_entry WHERE transaction_id = ?", [txn]).fetchall() == [(1,)]
+    finally:
+        db.execute("ROLLBACK")  # the probe rows go too
+        db.close()
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -86,6 +113,7 @@ def test_make_run_serves_the_platform_and_runs_worker_and_beat(tmp_path):
         assert "Database: sqlite3" in printed and "embedded filesystem" in printed
         assert re.search(r"staff\s+demo_staff / \S+", printed), printed[-2000:]
         assert (tmp_path / "var" / "db.sqlite3").exists()
+        _assert_the_ledger_is_append_only(tmp_path / "var" / "db.sqlite3")
 
         # Payments in test mode: the local fake Stripe is up, on loopback, with its Stripe.js stand-in
         assert f"local fake at http://127.0.0.1:{stripe_port}" in printed

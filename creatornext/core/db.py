@@ -3,6 +3,10 @@
 ``AppendOnly("app_table")`` is a migration operation that makes the database itself refuse
 UPDATE and DELETE on a table (PostgreSQL and SQLite triggers), so no code path, admin action or
 shell session can rewrite history. A correction is a new row.
+
+SQLite alters most things by rebuilding the table, which drops its triggers: a migration that
+alters an append-only table must end with ``AppendOnly(table, restore=True)`` (safe on
+PostgreSQL too: the operation is idempotent), as ledger 0006 does after 0004 and 0005.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ class AppendOnly(migrations.operations.base.Operation):
     reversible = True
     reduces_to_sql = True
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, restore: bool = False) -> None:
+        """``restore``: put the triggers back after an alteration (undoing it removes nothing:
+        the operation that first made the table append-only still stands)."""
         self.table = table
+        self.restore = restore
 
     def state_forwards(self, app_label, state):
         pass
@@ -35,6 +42,7 @@ class AppendOnly(migrations.operations.base.Operation):
                 END; $$ LANGUAGE plpgsql""",
                 params=None,  # the % in RAISE is not a query parameter
             )
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {qn(self.table)}")
             schema_editor.execute(
                 f"CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {qn(self.table)} "
                 f"FOR EACH ROW EXECUTE FUNCTION {function}()"
@@ -44,11 +52,13 @@ class AppendOnly(migrations.operations.base.Operation):
         elif schema_editor.connection.vendor == "sqlite":
             for op in ("UPDATE", "DELETE"):
                 schema_editor.execute(
-                    f"CREATE TRIGGER {trigger}_{op.lower()} BEFORE {op} ON {qn(self.table)} "
+                    f"CREATE TRIGGER IF NOT EXISTS {trigger}_{op.lower()} BEFORE {op} ON {qn(self.table)} "
                     f"BEGIN SELECT RAISE(ABORT, '{self.table} is append-only: {op} refused'); END"
                 )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if self.restore:
+            return
         trigger, function = self._names()
         qn = schema_editor.quote_name
         if schema_editor.connection.vendor == "postgresql":
