@@ -82,10 +82,10 @@ def limits() -> tuple[int, int]:
     return count, amount
 
 
-def over_velocity(facts: dict[str, Any], hourly: tuple[int, int] | None = None) -> bool:
-    """Has the tip's fan passed the hourly velocity (``limits()``) with this tip? (``facts`` from
-    credit_facts.)"""
-    count, amount = limits() if hourly is None else hourly
+def over_velocity(facts: dict[str, Any], hourly: tuple[int, int]) -> bool:
+    """Has the tip's fan passed the hourly velocity (``hourly``: ``limits()``) with this tip?
+    (``facts`` from credit_facts.)"""
+    count, amount = hourly
     return facts["recent_count"] > count or facts["recent_total"] > amount
 
 

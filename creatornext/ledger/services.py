@@ -501,14 +501,11 @@ def _income_legs(income: Income, debt: Account, pending: Account, owed: int) -> 
                    metadata={**(income.metadata or {}), "netted_debt": to_debt}), to_pending
 
 
-def _income_hold(income: Income, txn_id: int, created_at: datetime, to_pending: int,
-                 setting_days: int | None) -> Hold:
-    """The hold on what ``income`` put in pending; ``setting_days`` is ``ledger.hold_days``, read
-    by the caller (once per batch) when some income has no ``hold_days`` of its own."""
+def _income_hold(income: Income, txn_id: int, created_at: datetime, to_pending: int, setting_days: int) -> Hold:
+    """The hold on what ``income`` put in pending; ``setting_days`` is ``ledger.hold_days`` (read
+    once per batch by the caller), for an income without ``hold_days`` of its own."""
     # The hold stores its release time: a later change of the setting never moves it.
     days = income.hold_days if income.hold_days is not None else setting_days
-    if days is None:
-        raise LedgerError("The caller reads ledger.hold_days for incomes without their own.")
     return Hold(owner_id=getattr(income.owner, "pk", income.owner), currency=income.amount.currency,
                 amount=to_pending, transaction_id=txn_id, release_at=created_at + timedelta(days=days))
 
@@ -537,8 +534,7 @@ def creator_income_of(income: Income) -> Transaction:
         posting, to_pending = _income_legs(income, debt, pending, owed=-balances[debt.pk])
         txn, created = post_once(posting, savepoint=False)
         if created and to_pending:
-            _income_hold(income, txn.pk, txn.created_at, to_pending,
-                         config.get(HOLD_DAYS) if income.hold_days is None else None).save()
+            _income_hold(income, txn.pk, txn.created_at, to_pending, config.get(HOLD_DAYS)).save()
     return txn
 
 
@@ -578,7 +574,7 @@ def creator_income_many(incomes: Sequence[Income]) -> None:
         ids, now = _post_batch(postings, locked=start)
         if len(ids) != len(postings):
             raise LedgerError(f"{len(postings) - len(ids)} of {len(postings)} incomes were already posted.")
-        days = config.get(HOLD_DAYS) if any(i.hold_days is None for i in incomes) else None
+        days = config.get(HOLD_DAYS)
         Hold.objects.bulk_create([_income_hold(income, ids[posting.key], now, pends, days)
                                   for income, posting, pends in zip(incomes, postings, to_pending, strict=True)
                                   if pends])

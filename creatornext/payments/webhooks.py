@@ -294,19 +294,27 @@ def webhook_events_drain(*, seconds: float = DRAIN_SECONDS, batch: int = DRAIN_B
             time.sleep(linger)
 
 
+def _batchable_successes(claimed: list[WebhookEvent]) -> dict[int, WebhookEvent]:
+    """{payment id: its first ``payment_intent.succeeded`` event among ``claimed``}, for events
+    that name one of our payments (unless an app took that event type over: ``_apply``'s order)."""
+    if "payment_intent.succeeded" in EVENT_HANDLERS:
+        return {}
+    successes: dict[int, WebhookEvent] = {}
+    for stored in claimed:
+        obj = stored.payload.get("data", {}).get("object", {}) or {}
+        payment_id = _metadata_payment_id(obj) if stored.type == "payment_intent.succeeded" else None
+        if payment_id is not None:
+            successes.setdefault(payment_id, stored)
+    return successes
+
+
 def _process_claimed(claimed: list[WebhookEvent]) -> None:
     """Apply events whose rows the caller holds locked. Payment successes that carry their fee go
     through the payments boundary together (``payments_succeed_many``: a few statements for the
     whole batch, instead of ~19 per event); every other event, and any the batch did not move
     (a replay, a payment not found), goes through ``_process_locked`` one by one, which is also
     where a batch that failed as a whole falls back to, so one bad event never blocks the rest."""
-    successes: dict[int, WebhookEvent] = {}  # payment id → its first success event here
-    if "payment_intent.succeeded" not in EVENT_HANDLERS:
-        for stored in claimed:
-            if stored.type == "payment_intent.succeeded" and stored.payload.get("type") == stored.type:
-                payment_id = _metadata_payment_id(stored.payload.get("data", {}).get("object", {}) or {})
-                if payment_id is not None:
-                    successes.setdefault(payment_id, stored)
+    successes = _batchable_successes(claimed)
     applied: set[int] = set()
     if len(successes) > 1:
         try:
