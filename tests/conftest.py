@@ -95,6 +95,17 @@ def client():
 
 
 @pytest.fixture
+def queued(monkeypatch):
+    """Webhook drains the code queues are recorded, not run (Celery's publish replaced by a list):
+    the test runs the drains itself."""
+    from creatornext.payments import tasks
+
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.process_webhook_events, "delay", lambda *a: sent.append(a))
+    return sent
+
+
+@pytest.fixture
 def nothing_changed(db):
     """``with nothing_changed(): refused_call()`` fails, naming each difference, if anything moved."""
 

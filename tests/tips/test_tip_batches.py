@@ -19,7 +19,7 @@ from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.config import HOLD_DAYS
 from creatornext.ledger.models import AccountKind, Hold, Transaction
 from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
-from creatornext.payments import services, tasks
+from creatornext.payments import services
 from creatornext.payments.models import Payment, PaymentStatusChange, WebhookEvent
 from creatornext.payments.provider import ProviderPayment
 from creatornext.payments.webhooks import webhook_event_store, webhook_events_drain
@@ -34,14 +34,6 @@ from tips.config import VELOCITY_COUNT
 from tips.models import Tip
 
 NET = 1000 - 59  # pending_tip_event: 10.00 with a 0.59 fee
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Drains are run by the test, not queued (Celery's publish replaced by a list)."""
-    sent: list[tuple] = []
-    monkeypatch.setattr(tasks.process_webhook_events, "delay", lambda *a: sent.append(a))
-    return sent
 
 
 FELL_BACK = "payment successes failed; applying them one by one"

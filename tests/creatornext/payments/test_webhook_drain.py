@@ -37,14 +37,6 @@ def pending_events(n: int) -> list[WebhookEvent]:
     return events
 
 
-@pytest.fixture
-def queued(monkeypatch):
-    """The drains the web process queues (Celery's publish replaced by a list; nothing runs)."""
-    sent: list[tuple] = []
-    monkeypatch.setattr(tasks.process_webhook_events, "delay", lambda *a: sent.append(a))
-    return sent
-
-
 @pytest.mark.django_db
 def test_a_burst_of_events_queues_one_drain_until_it_starts(queued, django_capture_on_commit_callbacks):
     fan = make_user("burst_fan")
