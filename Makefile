@@ -10,6 +10,9 @@ TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/cre
 # Database 15: the suite flushes its cache between tests, so keep it away from a dev server's data.
 TEST_REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
 PYTEST_ARGS ?=
+# The suite runs on two pytest-xdist workers, one per core (P9: make test within 10 minutes); each
+# has its own PostgreSQL and Redis database (tests/conftest.py). TEST_WORKERS=0 runs it in-process.
+TEST_WORKERS ?= 2
 
 .PHONY: help install run test test-full lint bench chromium compose-tool clean
 
@@ -59,12 +62,12 @@ run: install
 test: install chromium
 	@$(BIN)/python -m creatornext.devtools check-services "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
 	CREATORNEXT_DEV=true DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
-	  $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	  $(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-full: install chromium
 	@$(BIN)/python -m creatornext.devtools check-services "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
 	CREATORNEXT_DEV=true DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	  $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install compose-tool
 	$(BIN)/ruff check .

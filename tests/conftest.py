@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -13,6 +15,30 @@ from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import Account
 from tests.support import state
 from tests.support.stripe import free_port, start_fake_stripe
+
+CONFIGURED_REDIS_URL = settings.REDIS_URL  # before the line below gives an xdist worker its own
+
+
+def _own_redis_database() -> None:
+    """Each pytest-xdist worker (`make test` runs two) gets a Redis database of its own, as
+    pytest-django gives it a PostgreSQL database of its own (the worker's name added to the test
+    database's): tests clear the cache (FLUSHDB) and R7's Celery worker takes tasks from there.
+    Worker n uses the configured database number minus n (make test: 15, 14), never one a running
+    platform uses by default (0). Runs when this module is imported: pytest-django has read the
+    settings, nothing has opened the cache or the broker yet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not settings.REDIS_URL:
+        return
+    n = int(worker[2:])
+    parts = urlsplit(CONFIGURED_REDIS_URL)
+    base = int(parts.path.strip("/") or 0)
+    url = urlunsplit(parts._replace(path=f"/{base - n if base >= n else base + n}"))
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": url}}
+    os.environ["REDIS_URL"] = url  # what the processes tests start read
+
+
+_own_redis_database()
 
 # Every refused action must also leave every ledger balance as it was.
 state.register_probe("ledger_balances", lambda: dict(

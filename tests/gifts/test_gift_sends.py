@@ -18,6 +18,7 @@ from gifts.defaults import seed_catalog
 from gifts.models import GiftSend, Video, WalletLock
 from tests.eligibility.helpers import enroll, make_creator
 from tests.gifts.conftest import gift_id
+from tests.support.concurrency import many_connections
 from tests.support.ledger import give_coins
 from tests.support.world import api_client, make_user
 
@@ -180,10 +181,11 @@ def test_r2_100_concurrent_sends_costing_twice_the_coins_never_overdraw_and_conv
             connection.close()
 
     threads = [threading.Thread(target=sender, args=(t,)) for t in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with many_connections():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert sorted(codes) == [201] * 50 + [409] * 50
     assert coins(fan) == 0
     debited = -sum(Entry.objects.filter(owner=fan, asset=COIN, amount__lt=0).values_list("amount", flat=True))

@@ -4,10 +4,8 @@ debt netted first, the cooling-off, and payout accounts kept in sync from accoun
 from __future__ import annotations
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -19,6 +17,7 @@ from creatornext.payouts import services
 from creatornext.payouts.config import DAILY_MAX
 from creatornext.payouts.models import PayoutAccount, Withdrawal
 from tests.support import connect
+from tests.support.concurrency import run_together
 from tests.support.ledger import give_available_cash
 from tests.support.stripe import deliver, event
 from tests.support.world import api_client, make_user
@@ -117,27 +116,6 @@ def test_fans_may_not_withdraw(db, nothing_changed):
     api_client(fan)
     with nothing_changed():
         assert withdraw(fan, 1000).status_code == 403
-
-
-def run_together(n, fn):
-    barrier = threading.Barrier(n)
-    out, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        try:
-            result = fn(i)
-        finally:
-            connection.close()
-        with lock:
-            out.append(result)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 @pytest.mark.django_db(transaction=True)
