@@ -167,3 +167,53 @@ def test_a_server_statement_refuses_a_parameter_it_cannot_type():
         _pg_type(1.5)
     with pytest.raises(TypeError, match="types"):
         ServerStatement("test_prepared_typed", "SELECT %s", ["bigint", "text"])
+
+
+# --- PreparedInsert ------------------------------------------------------------------------------
+_RECORD_COLUMNS = ["user_id", "endpoint", "key", "fingerprint", "response_status", "response_body", "created_at"]
+
+
+@pytest.mark.django_db
+def test_an_insert_writes_the_row_the_orm_writes():
+    from django.utils import timezone
+
+    from creatornext.core.models import IdempotencyRecord
+    from creatornext.core.prepared import PreparedInsert
+
+    user = make_user("fan")
+    record = PreparedInsert(IdempotencyRecord, _RECORD_COLUMNS)
+    now = timezone.now()
+    for status, body in ((None, ""), (201, '{"id": 1, "ok": "ü"}')):
+        values = {"user_id": user.pk, "endpoint": "e", "key": f"k{status}", "fingerprint": "f",
+                  "response_status": status, "response_body": body, "created_at": now}
+        pk = record.insert(**values)
+        orm = IdempotencyRecord.objects.create(**{**values, "key": f"orm{status}"})
+        ours, theirs = (IdempotencyRecord.objects.filter(pk=p).values(*_RECORD_COLUMNS).get()
+                        for p in (pk, orm.pk))
+        # (created_at is auto_now_add: the ORM sets its own; ours keeps the value given)
+        assert pk != orm.pk and {**theirs, "key": ours["key"], "created_at": now} == ours
+        assert (ours["response_status"], ours["response_body"], ours["created_at"]) == (status, body, now)
+
+
+@pytest.mark.django_db
+def test_a_server_insert_is_prepared_once_per_connection_and_checks_its_columns():
+    from django.utils import timezone
+
+    from creatornext.core.models import IdempotencyRecord
+    from creatornext.core.prepared import PreparedInsert
+
+    user = make_user("fan")
+    record = PreparedInsert(IdempotencyRecord, _RECORD_COLUMNS, server="test_record_insert")
+    values = {"user_id": user.pk, "endpoint": "e", "fingerprint": "f", "response_status": None,
+              "response_body": "", "created_at": timezone.now()}
+    with CaptureQueriesContext(connection) as first:
+        record.insert(key="a", **values)
+    with CaptureQueriesContext(connection) as second:
+        record.insert(key="b", **values)
+    assert [q["sql"].split()[0] for q in first] == ["PREPARE", "EXECUTE"]
+    assert [q["sql"].split()[0] for q in second] == ["EXECUTE"]
+    assert IdempotencyRecord.objects.filter(user=user, key__in=["a", "b"]).count() == 2
+    with pytest.raises(TypeError):
+        record.insert(key="c")  # every column must be given
+    with pytest.raises(ValueError, match="no columns"):
+        PreparedInsert(IdempotencyRecord, ["user_id", "nope"])
