@@ -32,7 +32,6 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from creatornext.core.api import ApiError
 from creatornext.core.models import IdempotencyRecord
-from creatornext.core.prepared import ServerStatement
 
 HEADER = "Idempotency-Key"
 
@@ -63,19 +62,6 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     return response
 
 
-# Both run on every money request: planned once per connection on PostgreSQL (core.prepared).
-assert IdempotencyRecord._meta.db_table == "core_idempotencyrecord"
-_CLAIM = ServerStatement(
-    "idempotency_claim",
-    "INSERT INTO core_idempotencyrecord (user_id, endpoint, key, fingerprint, response_body, created_at) "
-    "VALUES (%s, %s, %s, %s, '', %s) ON CONFLICT (user_id, endpoint, key) DO NOTHING RETURNING id",
-    ["bigint", "varchar", "varchar", "varchar", "timestamptz"])
-_STORE = ServerStatement(
-    "idempotency_store",
-    "UPDATE core_idempotencyrecord SET response_status = %s, response_body = %s WHERE id = %s",
-    ["smallint", "text", "bigint"])
-
-
 def _claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> int | None:
     """Insert the key's record and return its id, or None if the key is already taken.
 
@@ -83,16 +69,15 @@ def _claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> int | Non
     is still in flight makes PostgreSQL wait for its transaction: if it commits, this inserts
     nothing and the caller replays it; if it rolls back, this insert goes ahead.
     """
+    assert IdempotencyRecord._meta.db_table == "core_idempotencyrecord"
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        _CLAIM.execute(cursor, [user_id, endpoint, key, fingerprint, now])
+        cursor.execute(
+            "INSERT INTO core_idempotencyrecord (user_id, endpoint, key, fingerprint, response_body, created_at) "
+            "VALUES (%s, %s, %s, %s, '', %s) ON CONFLICT (user_id, endpoint, key) DO NOTHING RETURNING id",
+            [user_id, endpoint, key, fingerprint, now])
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-def _store(record_id: int, status: int, body: str) -> None:
-    with connection.cursor() as cursor:
-        _STORE.execute(cursor, [status, body, record_id])
 
 
 def idempotent(handler):
@@ -113,7 +98,9 @@ def idempotent(handler):
             response = handler(view, request, *args, **kwargs)
             if 200 <= response.status_code < 300:
                 # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
-                _store(record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
+                IdempotencyRecord.objects.filter(pk=record_id).update(
+                    response_status=response.status_code,
+                    response_body=json.dumps(response.data, cls=JSONEncoder))
             else:
                 transaction.set_rollback(True)  # a refusal stores nothing
             return response

@@ -159,7 +159,6 @@ class ServerStatement:
         if not name.isidentifier():
             raise ValueError(f"{name!r}: a statement name is a plain identifier")
         numbers = itertools.count(1)
-        self.sql = sql  # as given: what other databases run (see ``execute``)
         # Django's placeholders become PostgreSQL's numbered ones: "%s" → $1, $2, …; "%%" → "%".
         text = re.sub(r"%%|%s", lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
         self.name, self.count = name, next(numbers) - 1
@@ -173,14 +172,10 @@ class ServerStatement:
                          else f"EXECUTE {name}")
 
     def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
-        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once).
-        Elsewhere than PostgreSQL (the embedded SQLite) it simply runs the SQL."""
+        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once)."""
         if len(params) != self.count:
             raise TypeError(f"{self.name} takes {self.count} parameters, not {len(params)}")
         wrapper = connections[cursor.db.alias]
-        if wrapper.vendor != "postgresql":
-            cursor.execute(self.sql, list(params))
-            return
         raw = wrapper.connection
         held: tuple[Any, set[str]] | None = getattr(wrapper, "_server_statements", None)
         if held is None or held[0] is not raw:
@@ -230,7 +225,7 @@ class PreparedInsert:
         if key not in self._statements:
             types = [_column_type(f, connection) for f in self._fields]
             self._statements[key] = (ServerStatement(self._server, self._sql(connection), types)
-                                     if self._server is not None else None)
+                                     if self._server is not None and connection.vendor == "postgresql" else None)
         statement = self._statements[key]
         with connection.cursor() as cursor:
             if statement is not None:

@@ -217,14 +217,3 @@ def test_a_server_insert_is_prepared_once_per_connection_and_checks_its_columns(
         record.insert(key="c")  # every column must be given
     with pytest.raises(ValueError, match="no columns"):
         PreparedInsert(IdempotencyRecord, ["user_id", "nope"])
-
-
-@pytest.mark.django_db
-def test_elsewhere_than_postgresql_a_server_statement_simply_runs_its_sql(monkeypatch):
-    """The embedded default (SQLite) has no PREPARE: the same object runs the plain SQL."""
-    statement = ServerStatement("test_plain_fallback", "SELECT %s + %s", ["bigint", "bigint"])
-    monkeypatch.setattr(connection, "vendor", "sqlite")  # what the fallback branches on
-    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
-        statement.execute(cursor, [2, 3])
-        assert cursor.fetchone() == (5,)
-    assert [q["sql"] for q in queries] == ["SELECT 2 + 3"]
