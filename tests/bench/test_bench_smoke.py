@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import psycopg2
+from django.conf import settings
 
 from bench import procs
 from bench.database import CACHE_PREFIX, PREFIX, url_for
@@ -30,6 +31,13 @@ BENCH_SECONDS_BOUND = 40
 def _server_url() -> str:
     """The suite's PostgreSQL server, through its maintenance database."""
     return url_for(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x"), "postgres")
+
+
+def _redis_url() -> str:
+    """This test worker's own Redis database (tests/conftest.py), not the harness's default: the
+    harness empties its database when it starts, and the two smoke runs may overlap on two
+    pytest-xdist workers (one run's Celery worker takes its tasks from there)."""
+    return settings.REDIS_URL
 
 
 def _bench_databases(names: list[str], harness_pid: int) -> list[str]:
@@ -67,7 +75,7 @@ def test_bench_smoke_measures_everything_and_leaves_nothing_behind(tmp_path):
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--baselines", "all", "--pg", _server_url(),
-         "--results", str(results), "--json", str(figures_file), "creator-profile"],
+         "--redis", _redis_url(), "--results", str(results), "--json", str(figures_file), "creator-profile"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
     wall = time.monotonic() - started
     print(f"bench smoke took {wall:.1f} s\n{proc.stderr}")
@@ -109,8 +117,9 @@ def test_the_webhook_workload_credits_every_tip_once_in_smoke_mode(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"CREATORNEXT_DEV", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--pg", _server_url(), "--json", str(figures_file),
-         "tip-webhooks"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+        [sys.executable, "-m", "bench", "--smoke", "--pg", _server_url(), "--redis", _redis_url(),
+         "--json", str(figures_file), "tip-webhooks"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert figures_file.exists(), proc.stdout + proc.stderr
     (outcome,) = json.loads(figures_file.read_text())["workloads"]
     checks = {check["label"]: check for check in outcome["checks"]}
