@@ -223,7 +223,7 @@ class PreparedInsert:
         params = [f.get_db_prep_save(values[f.attname], connection) for f in self._fields]
         key = str(connection.settings_dict["NAME"])
         if key not in self._statements:
-            types = [_column_type(f, connection) for f in self._fields]
+            types = [str(f.db_type(connection)) for f in self._fields]  # a foreign key's: its target's
             self._statements[key] = (ServerStatement(self._server, self._sql(connection), types)
                                      if self._server is not None and connection.vendor == "postgresql" else None)
         statement = self._statements[key]
@@ -233,8 +233,3 @@ class PreparedInsert:
             else:
                 cursor.execute(self._sql(connection), params)
             return cursor.fetchone()[0]
-
-
-def _column_type(field: Any, connection: Any) -> str:
-    """The PostgreSQL type of a column, for PREPARE (a foreign key's is its target's)."""
-    return str(field.db_type(connection))

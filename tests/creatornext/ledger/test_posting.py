@@ -11,6 +11,7 @@ from django.utils import timezone
 from creatornext.ledger import selectors
 from creatornext.ledger.models import COIN, DIAMOND, Account, AccountKind, Entry, Hold, Transaction
 from creatornext.ledger.services import (
+    Income,
     InsufficientFunds,
     LedgerError,
     Leg,
@@ -19,6 +20,8 @@ from creatornext.ledger.services import (
     account_for,
     creator_cash_take,
     creator_income,
+    creator_income_many,
+    creator_income_of,
     holds_release_due,
     platform_account,
     post,
@@ -170,6 +173,37 @@ def test_refunding_pending_money_cancels_its_own_hold_not_anothers(creator):
     assert selectors.wallet(creator)["cash"][0]["pending"] == 1000
     holds_release_due(now=timezone.now() + timedelta(days=6))
     assert selectors.wallet(creator)["cash"][0]["available"] == 1000
+
+
+def _incomes(owner, amounts, prefix="tip"):
+    inflow = platform_account(AccountKind.PROVIDER_INFLOW, "USD")
+    return [Income(key=f"{prefix}:{i}:captured", kind="tip", owner=owner, amount=Money(a, "USD"),
+                   source_legs=[Leg(inflow, -a)], hold_days=7) for i, a in enumerate(amounts)]
+
+
+def test_many_incomes_net_debt_and_hold_as_one_by_one_would(creator, fan):
+    """The drain's bulk credit: each creator's debt is paid first, in the order given, and only
+    the rest is pending, with one hold per income that reached pending."""
+    inflow = platform_account(AccountKind.PROVIDER_INFLOW, "USD")
+    give_available_cash(creator, 300)
+    creator_cash_take(key="take", kind="tip_refund", owner=creator, amount=Money(1000, "USD"),
+                      sink_legs=[Leg(inflow, 1000)])  # 700 of debt
+    creator_income_many([*_incomes(creator, [500, 400, 100]), *_incomes(fan, [250], prefix="fan")])
+    assert selectors.wallet(creator)["cash"][0] == {
+        "currency": "USD", "pending": 300, "available": 0, "in_payout": 0, "debt": 0}
+    assert sorted(Hold.objects.filter(owner=creator).values_list("amount", flat=True)) == [100, 200]
+    assert selectors.wallet(fan)["cash"][0]["pending"] == 250
+    assert [t.metadata["netted_debt"] for t in Transaction.objects.filter(kind="tip").order_by("key")
+            if t.key.startswith("tip:")] == [500, 200, 0]
+
+
+def test_many_incomes_are_refused_whole_and_write_nothing(creator, nothing_changed):
+    creator_income_of(_incomes(creator, [100])[0])  # tip:0 is posted
+    for batch, error in ((_incomes(creator, [50, 100]), "already posted"),  # key tip:0 exists
+                         ([*_incomes(creator, [50], "x"), *_incomes(creator, [60], "x")], "Duplicate keys"),
+                         (_incomes(creator, [50, 0], "y"), "must be positive")):
+        with nothing_changed(), pytest.raises(LedgerError, match=error):
+            creator_income_many(batch)
 
 
 def test_bulk_posting_is_all_or_nothing_and_skips_posted_keys(fan, creator, nothing_changed):
