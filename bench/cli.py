@@ -82,7 +82,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-template-cache", action="store_true",
                         help="migrate a fresh template even if an earlier run kept one for the "
                              "same migrations and packages")
-    return parser.parse_args(argv)
+    parser.add_argument("--keep-data", metavar="NAME",
+                        help="keep the loaded database under this name instead of dropping it "
+                             "(for EXPLAIN work on the same data; one workload only)")
+    args = parser.parse_args(argv)
+    if args.keep_data and len(args.workloads) != 1:
+        parser.error("--keep-data keeps one workload's database: name exactly one workload")
+    return args
 
 
 def build_options(args: argparse.Namespace) -> Options:
@@ -100,6 +106,7 @@ def build_options(args: argparse.Namespace) -> Options:
         connections=args.connections, threads=args.threads, workers=args.workers,
         scale=args.scale, extra_baselines=tuple(extra), smoke=smoke, profile_dir=args.profile,
         server_url=args.pg, redis_url=args.redis, template_cache=not args.no_template_cache,
+        keep_data=args.keep_data,
         given=frozenset(name for name in ("seconds", "reps") if getattr(args, name) is not None))
 
 

@@ -66,6 +66,19 @@ def drop(server_url: str, name: str) -> None:
         conn.close()
 
 
+def rename(server_url: str, name: str, new_name: str) -> None:
+    """Keep a loaded database under a name of one's own (``--keep-data``): gone from the names
+    the harness drops, replacing any earlier database of that name."""
+    drop(server_url, new_name)
+    conn = connect(server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(name), sql.Identifier(new_name)))
+    finally:
+        conn.close()
+
+
 def existing(server_url: str) -> list[str]:
     conn = connect(server_url)
     try:

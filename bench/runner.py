@@ -70,6 +70,7 @@ class Options:
     redis_url: str = "redis://127.0.0.1:6379/13"
     seed: int = 20260101
     template_cache: bool = True  # reuse a migrated template from an earlier run (database.py)
+    keep_data: str | None = None  # keep the workload's loaded database under this name
     # What the command line set explicitly ("seconds", "reps"): it beats a workload's own default.
     given: frozenset[str] = frozenset()
 
@@ -261,7 +262,11 @@ def run_workload(workload: Workload, options: Options, *, server: Gunicorn, temp
         server_info = {"argv": [Path(server.argv[0]).name, *server.argv[1:]],
                        "workers": server.workers, "pids": server.pids()}
         server.stop()
-        database.drop(options.server_url, db_name)
+        if options.keep_data:
+            database.rename(options.server_url, db_name, options.keep_data)
+            log(f"Kept the loaded database as {options.keep_data}")
+        else:
+            database.drop(options.server_url, db_name)
     notes = (ctx.notes + [f"{name}, round {i}: {line}" for name, summary in figures.items()
                           for i, stats in enumerate(summary.runs, start=1) for line in stats.notes]
              + _noise_notes(figures))

@@ -13,6 +13,9 @@ import base64
 import json
 from dataclasses import dataclass
 
+# At most this many segments in a search: the relevance tiers (marketplace.selectors.TIERS).
+SEGMENTS = 3
+
 
 class BadCursor(ValueError):
     pass
@@ -40,7 +43,7 @@ def decode(token: str) -> Position:
     except (ValueError, TypeError) as exc:
         raise BadCursor("Invalid cursor.") from exc
     if not (isinstance(ordering, str) and all(type(v) is int for v in (segment, value, row_id, forward))
-            and 0 <= segment <= 1 and 0 <= value < 2**63 and 0 <= row_id < 2**63
+            and 0 <= segment < SEGMENTS and 0 <= value < 2**63 and 0 <= row_id < 2**63
             and forward in (0, 1)):
         raise BadCursor("Invalid cursor.")
     return Position(ordering, segment, value, row_id, bool(forward))

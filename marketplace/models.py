@@ -10,11 +10,13 @@ own indexes (docs/decisions/0009-marketplace-search.md):
 
 - ``handle``, ``display_name`` and ``followers`` are copies of the creator profile's (the metrics feed owns the
   originals); ``services.profiles_sync`` refreshes them (on every marketplace write, and by beat).
-- ``facets`` holds the filter values as tokens (``=c:beauty =l:en =ac:US:30 ...``); on PostgreSQL a
-  generated ``search_document`` tsvector ("@"-marked handle words, bio words, the facet tokens) with a
-  GIN index serves text search and the category, language and audience-share filters together.
-  That column and index exist only on PostgreSQL (migration 0002); SQLite, the embedded default,
-  searches the same columns with LIKE.
+- ``facets`` holds the filter values as tokens (``=c:beauty =l:en =ac:US:30 ...``). On PostgreSQL
+  two generated columns serve search (migrations 0002 and 0006): ``facet_codes``, the tokens as
+  integers, with a GIN index and carried by the default ordering's index (the category, language
+  and audience-share filters), and ``search_document``, a tsvector of the handle's words ("@" the
+  first, "#" the later ones) and the bio's, with a GIN index (text search). Those columns and
+  indexes exist only on PostgreSQL; SQLite, the embedded default, searches the same columns with
+  LIKE.
 """
 
 from __future__ import annotations

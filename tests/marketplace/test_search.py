@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 from django.db import connection
 
 from creatornext.accounts.services import account_delete
 from eligibility import services as eligibility_services
-from marketplace import cursor
+from marketplace import cursor, taxonomy
 from tests.eligibility.helpers import enroll, make_creator, status_of
 from tests.marketplace.helpers import brand_member, listed_creator, search, set_followers
 from tests.support.world import api_client, make_user
@@ -79,6 +81,14 @@ DEFAULT = ["chloe.style", "ana.cooks", "bo_games"]  # -followers
       "min_engagement_rate_bps": 500}, ["bo_games"]),
     ({"country": "US", "category": "food", "audience_gender": "female",
       "audience_gender_min_pct": 60}, ["ana.cooks"]),
+    # Text with filters: the row's conditions (text, exact shares) after the index's (decision 0009)
+    ({"q": "cook", "category": "gaming"}, ["bo_games"]),
+    ({"q": "cook", "language": "en", "audience_country": "US", "audience_country_min_pct": 35},
+     ["ana.cooks"]),
+    ({"q": "cook", "language": "en", "audience_country": "US", "audience_country_min_pct": 42}, []),
+    ({"q": "fash", "country": "FR", "min_engagement_rate_bps": 100}, ["chloe.style"]),
+    ({"q": "fash", "country": "GB"}, []),
+    ({"q": "cook", "min_avg_views": 9_000, "ordering": "-followers"}, ["ana.cooks", "bo_games"]),
 ])
 def test_each_filter_alone_and_combined(three, params, expected):
     assert search(three, **params) == expected
@@ -107,6 +117,40 @@ def test_relevance_puts_handle_matches_before_bio_matches_whatever_the_followers
     assert search(buyer, q="yoga", ordering="-followers") == ["big.star", "mid.star", "yoga.maria"]
 
 
+def test_relevance_tiers_handle_start_then_a_later_handle_word_then_the_bio(buyer):
+    listed_creator("kalo99", followers=11_000, bio="Weekend hikes")
+    listed_creator("kalopsia", followers=10_200, bio="Fun with light")
+    listed_creator("ana.kalo", followers=900_000, bio="Fun dinners")
+    listed_creator("bo_kalodia", followers=20_000, bio="Kalo bowls")  # a later word, and the bio
+    listed_creator("big.star", followers=2_000_000, bio="Kalo lovers, fun every day")
+    listed_creator("bigkalo", followers=3_000_000, bio="Mid-word is no match")
+    assert search(buyer, q="kalo") == ["kalo99", "kalopsia", "ana.kalo", "bo_kalodia", "big.star"]
+    assert search(buyer, q="KALO", ordering="-followers") == [
+        "big.star", "ana.kalo", "bo_kalodia", "kalo99", "kalopsia"]
+    # Every other word must match too, in any tier (handle, bio)
+    assert search(buyer, q="kalo fun") == ["kalopsia", "ana.kalo", "big.star"]
+    # Pages cross every tier, forward and back, nothing repeated or skipped
+    client = api_client(buyer)
+    pages, url = [], "/api/v1/marketplace/creators/?q=kalo&page_size=2"
+    while url:
+        body = client.get(url).json()
+        pages.append([c["handle"] for c in body["results"]])
+        url = body["next"]
+    assert pages == [["kalo99", "kalopsia"], ["ana.kalo", "bo_kalodia"], ["big.star"]]
+    back, url = [], client.get("/api/v1/marketplace/creators/?q=kalo&page_size=1").json()["next"]
+    while url:
+        body = client.get(url).json()
+        url = body["next"]
+        last = body
+    url = last["previous"]
+    while url:
+        body = client.get(url).json()
+        assert "results" in body, (url, body)
+        back.insert(0, body["results"][0]["handle"])
+        url = body["previous"]
+    assert back == ["kalo99", "kalopsia", "ana.kalo", "bo_kalodia"]
+
+
 @pytest.mark.parametrize(("q", "expected"), [
     ("ana", ["ana.cooks"]),               # handle, as a prefix
     ("ANA.COOKS", ["ana.cooks"]),         # the whole handle, any case
@@ -124,8 +168,9 @@ def test_text_over_handle_and_bio(three, q, expected):
 
 
 def test_text_search_does_not_match_filter_tokens(three):
-    # The facet tokens live in the same index but start with "=", which no search word does.
-    # (every profile has "=l:..." and "=ac:..." tokens; no handle or bio word starts with l or ac)
+    # The facet tokens are codes of their own (migration 0006), and they start with "=", which no
+    # search word does (every profile has "=l:..." and "=ac:..." tokens; no handle or bio word
+    # starts with l or ac).
     assert search(three, q="l") == []
     assert search(three, q="ac") == []
 
@@ -262,5 +307,29 @@ def test_the_search_indexes_are_the_ones_decision_0009_chose():
                     "WHERE tablename = 'marketplace_marketplaceprofile'")
         indexes = dict(cur.fetchall())
     assert "USING gin (search_document)" in indexes["mkt_profile_search"]
+    assert "USING gin (facet_codes)" in indexes["mkt_profile_facets"]
     assert indexes["mkt_profile_followers"].endswith(
-        "(followers DESC, id DESC) INCLUDE (avg_views, engagement_rate_bps, country)")
+        "(followers DESC, id DESC) INCLUDE (avg_views, engagement_rate_bps, country, facet_codes)")
+    assert indexes["mkt_profile_handle_prefix"].endswith(
+        "(lower((handle)::text) text_pattern_ops) INCLUDE (handle, followers, id)")
+
+
+@pytest.mark.django_db
+def test_facet_codes_are_exact_for_every_token_that_can_exist():
+    # The facet filters compare hashtext() codes of tokens (migration 0006). The set of tokens is
+    # finite — the categories, every two-letter language and country code at every share step,
+    # the genders and age buckets — and no two of them share a code, so the codes are exact.
+    letters = string.ascii_lowercase
+    pairs = [a + b for a in letters for b in letters]
+    steps = range(taxonomy.SHARE_STEP, 101, taxonomy.SHARE_STEP)
+    tokens = ([f"=c:{c}" for c in taxonomy.CATEGORIES] + [f"=l:{p}" for p in pairs]
+              + [f"=ac:{p.upper()}:{s}" for p in pairs for s in steps]
+              + [f"=ag:{g}:{s}" for g in taxonomy.GENDERS for s in steps]
+              + [f"=aa:{a}:{s}" for a in taxonomy.AGE_BUCKETS for s in steps])
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(DISTINCT hashtext(t)) FROM unnest(%s::text[]) t", [tokens])
+        assert cur.fetchone()[0] == len(tokens) == 7_535
+        # and a profile's codes are its tokens' codes
+        cur.execute("SELECT mkt_facet_codes(%s) = ARRAY[hashtext('=c:food'), hashtext('=l:en')], "
+                    "mkt_facet_codes('')", ["=c:food =l:en"])
+        assert cur.fetchone() == (True, [])
