@@ -1,7 +1,8 @@
 """API token authentication: DRF's, with its one query compiled once.
 
 It runs on every authenticated API request (the gift-send burst among them), and building and
-compiling ``Token.objects.select_related("user").get(key=...)`` cost more CPU than running it.
+compiling ``Token.objects.select_related("user").get(key=...)`` cost more CPU than running it; so
+did PostgreSQL's planning of it.
 Same rules and messages as DRF's ``TokenAuthentication``.
 """
 
@@ -19,9 +20,13 @@ from creatornext.core.prepared import PreparedQuery
 
 _USER_FIELDS = [f.attname for f in User._meta.concrete_fields]
 _TOKEN_FIELDS = [f.attname for f in Token._meta.concrete_fields]
+# Planned once per connection too (``server``): planning the token-and-user join cost PostgreSQL
+# ~0.14 ms a request, three times running it (pgbench on one connection: 0.197 ms as a plain
+# statement, 0.060 ms prepared); its plan — the token's primary key, then the user's — never
+# depends on the key.
 _TOKEN_AND_USER = PreparedQuery(
     lambda a: Token.objects.filter(key=a["key"]).values(*_TOKEN_FIELDS, *[f"user__{f}" for f in _USER_FIELDS]),
-    key=str)
+    server="auth_token_and_user", key=str)
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
