@@ -34,7 +34,7 @@ def _user(request: Request) -> User:
 
 def _require_brand_member(request: Request) -> User:
     user = _user(request)
-    if not selectors.is_brand_member(user):
+    if not account_selectors.is_brand_member(user):
         raise ApiError(403, "permission_denied", "Only members of a brand can use the marketplace.")
     return user
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from creatornext.accounts import selectors as account_selectors
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.core.api import ApiError, MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
@@ -33,14 +34,14 @@ def _user(request: Request) -> User:
 
 def _brand_member(request: Request) -> User:
     user = _user(request)
-    if not selectors.is_brand_member(user):
+    if not account_selectors.is_brand_member(user):
         raise ApiError(403, "permission_denied", "Only members of a brand can use campaigns.")
     return user
 
 
 def _creator_or_brand(request: Request) -> User:
     user = _user(request)
-    if not (selectors.is_brand_member(user) or CreatorProfile.objects.filter(user=user).exists()):
+    if not (account_selectors.is_brand_member(user) or CreatorProfile.objects.filter(user=user).exists()):
         raise ApiError(403, "permission_denied", "Only creators and brand members have invitations.")
     return user
 

@@ -56,7 +56,7 @@ FILTER_FIELDS = ("q", "country", "category", "language", "min_followers", "max_f
 def marketplace_home(request: HttpRequest) -> HttpResponse:
     """Brand members search here; everyone else finds the way to a brand or to their profile."""
     user = _user(request)
-    if not selectors.is_brand_member(user):
+    if not account_selectors.is_brand_member(user):
         return render(request, "marketplace/start.html", {
             "creator": CreatorProfile.objects.filter(user=user).first()})
     query = {k: v for k in FILTER_FIELDS if (v := request.GET.get(k, "").strip())}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Exists, QuerySet
 from django.db.models.functions import Lower
 
 from creatornext.accounts.models import Brand, BrandMembership, CreatorProfile, User
-from creatornext.core.prepared import PreparedQuery
+from creatornext.core.prepared import PreparedQuery, ServerStatement
 
 
 def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
@@ -68,6 +69,37 @@ def active_users() -> QuerySet[User]:
 
 def brands_of(user: User) -> QuerySet[Brand]:
     return Brand.objects.filter(memberships__user=user).order_by("name", "pk")
+
+
+def brand_member_exists(user_id: Any) -> Exists:
+    """SQL: the user (an id or an ``OuterRef``) belongs to a brand: the rule of
+    ``is_brand_member``, also evaluated by the token check's own statement."""
+    return Exists(BrandMembership.objects.filter(user_id=user_id))
+
+
+# Set by the token check (creatornext.accounts.authentication) on the User it builds: its one
+# statement also answers whether the user belongs to a brand, which the marketplace asks on every
+# search (a round trip less). The instance lives for one request, so the answer is that request's.
+BRAND_MEMBER_ATTR = "_brand_member_when_authenticated"
+_MEMBER_SQL = "SELECT 1 FROM accounts_brandmembership WHERE user_id = %s LIMIT 1"
+_MEMBER = ServerStatement("accounts_is_brand_member", _MEMBER_SQL, ["bigint"])
+
+
+def is_brand_member(user: User | Any) -> bool:
+    """Whether the user belongs to any brand (the marketplace is for brand members)."""
+    if not user.is_authenticated:
+        return False
+    known = getattr(user, BRAND_MEMBER_ATTR, None)
+    if known is not None:
+        return bool(known)
+    # Plain SQL (and on PostgreSQL planned once per connection): building the ORM query cost
+    # more than running it.
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            _MEMBER.execute(cur, [user.pk])
+        else:
+            cur.execute(_MEMBER_SQL, [user.pk])
+        return cur.fetchone() is not None
 
 
 def brand_membership(user: User, brand_id: int) -> BrandMembership | None:

@@ -7,6 +7,7 @@ import string
 import pytest
 from django.db import connection
 
+from creatornext.accounts.models import BrandMembership
 from creatornext.accounts.services import account_delete
 from eligibility import services as eligibility_services
 from marketplace import cursor, taxonomy
@@ -244,11 +245,21 @@ def test_only_brand_members_search(three):
     assert search(unverified) == DEFAULT
 
 
+def test_leaving_the_brand_ends_search_at_the_next_request(three):
+    # The token check answers membership for its own request only: nothing is remembered.
+    client = api_client(three)
+    assert client.get("/api/v1/marketplace/creators/").status_code == 200
+    BrandMembership.objects.filter(user=three).delete()
+    response = client.get("/api/v1/marketplace/creators/")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+
+
 def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_queries):
     client = api_client(three)
     client.get("/api/v1/marketplace/creators/")  # warm the config cache
-    # token + brand membership + one search query (with its EXISTS probe) + relevance's second tier
-    with django_assert_max_num_queries(5):
+    # the token check (which also answers brand membership), relevance's handle tier, the other
+    # two tiers, the page's cards
+    with django_assert_max_num_queries(4):
         assert client.get("/api/v1/marketplace/creators/", {"q": "cook", "language": "en"}).status_code == 200
 
 
