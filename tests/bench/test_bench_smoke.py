@@ -128,3 +128,43 @@ def test_the_webhook_workload_credits_every_tip_once_in_smoke_mode(tmp_path):
     assert exactly_once["measured"].startswith("100 credited / 100 events; 100 payments succeeded")
     assert checks["manage.py ledger_check clean"]["ok"] is True, outcome["ledger_check"]
     assert outcome["figures"]["tip-webhooks"]["errors"] == 0
+
+
+def test_keep_data_keeps_the_search_workload_database_with_its_indexes_rebuilt(tmp_path):
+    """P4's workload in smoke mode, kept (``--keep-data``) for EXPLAIN work: the database survives
+    under the given name with every profile and the search indexes the bulk load dropped and
+    rebuilt from the migrated schema (a bench measuring without them would mislead), and no
+    harness database is left."""
+    kept = f"test_keep_{os.getpid()}"
+    figures_file = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"CREATORNEXT_DEV", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", "--smoke", "--pg", _server_url(), "--redis", _redis_url(),
+             "--json", str(figures_file), "--keep-data", kept, "marketplace-search"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
+        assert figures_file.exists(), proc.stdout + proc.stderr
+        document = json.loads(figures_file.read_text())
+        (outcome,) = document["workloads"]
+        assert all(f["errors"] == 0 for f in outcome["figures"].values()), outcome["figures"]
+        assert _bench_databases([], document["harness_pid"]) == []
+        conn = psycopg2.connect(url_for(_server_url(), kept))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM marketplace_marketplaceprofile")
+                assert cur.fetchone()[0] == 3_000
+                cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'marketplace_marketplaceprofile'")
+                indexes = {row[0] for row in cur.fetchall()}
+        finally:
+            conn.close()
+        assert {"mkt_profile_search", "mkt_profile_facets", "mkt_profile_handle_prefix",
+                "mkt_profile_followers"} <= indexes
+    finally:
+        conn = psycopg2.connect(_server_url())
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{kept}" WITH (FORCE)')
+        finally:
+            conn.close()
