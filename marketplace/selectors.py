@@ -293,15 +293,14 @@ def _enrolled_sql() -> tuple[str, tuple]:
 class _Segment:
     """A segment's conditions, each SQL with ``{t}`` for the table alias. ``walk``: those the
     ordering's index can decide, or that pick an index of their own (columns, facet codes, the
-    handle prefix); ``row``: those that need the table row (text, exact audience shares)."""
+    handle prefix); ``row``: those that need the table row (text, exact audience shares).
+    ``index_filters``: a walk of the followers index (which carries country, average views,
+    engagement and the facet codes: migration 0006) can drop rows without reading them — a
+    filter, not a bound of the walk itself."""
 
     walk: tuple[tuple[str, Any], ...]
     row: tuple[tuple[str, Any], ...] = ()
-
-    def filters_from_the_index(self) -> bool:
-        """Whether a walk of the followers index (which carries these columns, migration 0006)
-        can drop rows without reading them: a filter, not a bound of the walk itself."""
-        return any(not sql.startswith("{t}.followers") and "handle" not in sql for sql, _ in self.walk)
+    index_filters: bool = False
 
 
 def _pg_segments(params: SearchParams) -> list[_Segment]:
@@ -320,6 +319,8 @@ def _pg_segments(params: SearchParams) -> list[_Segment]:
     if tokens:
         # The function folds to a constant array when the statement is planned.
         walk.append(("{t}.facet_codes @> mkt_facet_codes(%s)", " ".join(tokens)))
+    index_filters = bool(params.country or tokens) or any(
+        v is not None for v in (params.min_avg_views, params.max_avg_views, params.min_engagement_rate_bps))
     row: list[tuple[str, Any]] = []
     for column, share in (("audience_countries", params.audience_country),
                           ("audience_genders", params.audience_gender),
@@ -329,10 +330,10 @@ def _pg_segments(params: SearchParams) -> list[_Segment]:
             row.append((f"({{t}}.{column} -> %s) >= %s::jsonb", (share.key, str(share.min_pct))))
     terms = params.terms
     if not terms:
-        return [_Segment(tuple(walk), tuple(row))]
+        return [_Segment(tuple(walk), tuple(row), index_filters)]
     text = "{t}.search_document @@ %s::tsquery"
     if params.effective_ordering != "relevance":
-        return [_Segment(tuple(walk), (*row, (text, _tsquery(terms, tier=None))))]
+        return [_Segment(tuple(walk), (*row, (text, _tsquery(terms, tier=None))), index_filters)]
     segments = []
     for tier in TIERS:
         tier_walk, tier_row = list(walk), list(row)
@@ -342,7 +343,7 @@ def _pg_segments(params: SearchParams) -> list[_Segment]:
             tier_walk.append(("lower({t}.handle) LIKE %s", terms[0] + "%"))
         if tier != 1 or len(terms) > 1:
             tier_row.append((text, _tsquery(terms, tier=tier)))
-        segments.append(_Segment(tuple(tier_walk), tuple(tier_row)))
+        segments.append(_Segment(tuple(tier_walk), tuple(tier_row), index_filters))
     return segments
 
 
@@ -364,7 +365,7 @@ def _where(segment: _Segment, column: str) -> tuple[str, list[Any]]:
     rows after reading them). ``audience_country=NG&audience_country_min_pct=65``: 2,150 rows
     read → 33; a rare combination of tokens and a followers bound 16 → 0.8 ms (decision 0009)."""
     walk, args = _conditions(segment.walk, "p")
-    if segment.row and column == "followers" and segment.filters_from_the_index():
+    if segment.row and column == "followers" and segment.index_filters:
         row, row_args = _conditions(segment.row, "x")
         walk.append("EXISTS (SELECT 1 FROM marketplace_marketplaceprofile x "  # noqa: S608
                     f"WHERE x.id = p.id AND {' AND '.join(row)})")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Exists, QuerySet
 from django.db.models.functions import Lower
 
 from creatornext.accounts.models import Brand, BrandMembership, CreatorProfile, User
-from creatornext.core.prepared import PreparedQuery, ServerStatement
+from creatornext.core.prepared import PreparedQuery
 
 
 def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
@@ -71,18 +70,25 @@ def brands_of(user: User) -> QuerySet[Brand]:
     return Brand.objects.filter(memberships__user=user).order_by("name", "pk")
 
 
+def _memberships(user_id: Any) -> QuerySet[BrandMembership]:
+    """The rule: a brand member is a user with a membership of any brand."""
+    return BrandMembership.objects.filter(user_id=user_id)
+
+
 def brand_member_exists(user_id: Any) -> Exists:
-    """SQL: the user (an id or an ``OuterRef``) belongs to a brand: the rule of
-    ``is_brand_member``, also evaluated by the token check's own statement."""
-    return Exists(BrandMembership.objects.filter(user_id=user_id))
+    """SQL: the user (an id or an ``OuterRef``) belongs to a brand: ``is_brand_member``'s rule,
+    also evaluated by the token check's own statement."""
+    return Exists(_memberships(user_id))
 
 
 # Set by the token check (creatornext.accounts.authentication) on the User it builds: its one
 # statement also answers whether the user belongs to a brand, which the marketplace asks on every
 # search (a round trip less). The instance lives for one request, so the answer is that request's.
 BRAND_MEMBER_ATTR = "_brand_member_when_authenticated"
-_MEMBER_SQL = "SELECT 1 FROM accounts_brandmembership WHERE user_id = %s LIMIT 1"
-_MEMBER = ServerStatement("accounts_is_brand_member", _MEMBER_SQL, ["bigint"])
+# Compiled once (and on PostgreSQL planned once per connection): building the ORM query cost more
+# than running it.
+_MEMBERSHIP = PreparedQuery(lambda a: _memberships(a["user"]).values("id"),
+                            server="accounts_is_brand_member", user=int)
 
 
 def is_brand_member(user: User | Any) -> bool:
@@ -92,14 +98,7 @@ def is_brand_member(user: User | Any) -> bool:
     known = getattr(user, BRAND_MEMBER_ATTR, None)
     if known is not None:
         return bool(known)
-    # Plain SQL (and on PostgreSQL planned once per connection): building the ORM query cost
-    # more than running it.
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            _MEMBER.execute(cur, [user.pk])
-        else:
-            cur.execute(_MEMBER_SQL, [user.pk])
-        return cur.fetchone() is not None
+    return _MEMBERSHIP.first(user=user.pk) is not None
 
 
 def brand_membership(user: User, brand_id: int) -> BrandMembership | None:
