@@ -3,8 +3,9 @@
 Search (docs/decisions/0009-marketplace-search.md): one table, ``MarketplaceProfile``, with the
 filters as columns (country, followers, average views, engagement, and the facet codes for
 category, language and audience shares) and text over handle and bio in a generated tsvector,
-keyset pagination over (ordering column, id), and a probe into eligibility's enrolments so only
-creators enrolled in ``marketplace`` *now* are shown.
+keyset pagination over (ordering column, id), and only creators enrolled in ``marketplace`` *now*
+shown (``listed``: eligibility's enrolments; on PostgreSQL the same answer is kept on each
+profile's card by triggers, migration 0007).
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, TextField, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Concat, Lower
 
 from creatornext.accounts.models import Brand, User
-from creatornext.core.prepared import ServerStatement
 from eligibility.selectors import enrolled_in
 from marketplace import taxonomy
 from marketplace.cursor import SEGMENTS, Position
@@ -266,28 +265,7 @@ def _page(ordering: str, rows: list[tuple[int, int, int, Any]], position: Positi
     return SearchPage([row[3] for row in rows], nxt, prev, ordering)
 
 
-# --- PostgreSQL: the walk, then the page's cards (kept ready by the database) -------------------
-
-_ENROLLED: list[tuple[str, tuple]] = []
-
-
-def _enrolled_sql() -> tuple[str, tuple]:
-    """A boolean SQL expression: the creator of profile ``p`` is enrolled in ``marketplace`` now
-    and the account is not deleted. eligibility's ``enrolled_in`` defines "enrolled"; its SQL is
-    compiled once per process.
-
-    Written as a scalar subquery ("the enrolment's account is not deleted" IS TRUE; at most one
-    enrolment per creator and program), not EXISTS: PostgreSQL plans an EXISTS in a select list
-    twice (per row and hashed), which cost 0.3 ms of planning a search, as much as running it."""
-    if not _ENROLLED:
-        probe = (enrolled_in(PROGRAM).filter(creator_id=RawSQL('"p"."creator_id"', ()))
-                 .annotate(alive=ExpressionWrapper(Q(creator__user__deleted_at__isnull=True),
-                                                   output_field=BooleanField()))
-                 .values("alive"))
-        sql, sql_params = probe.query.sql_with_params()
-        _ENROLLED.append((f"(({sql}) IS TRUE)", tuple(sql_params)))
-    return _ENROLLED[0]
-
+# --- PostgreSQL: the walk and the page's cards in one statement ---------------------------------
 
 @dataclass(frozen=True)
 class _Segment:
@@ -376,11 +354,15 @@ def _where(segment: _Segment, column: str) -> tuple[str, list[Any]]:
 
 def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
                   after: tuple[int, int] | None, forward: bool, batch: int) -> tuple[str, list[Any]]:
-    """One statement for the next ``batch`` candidates (segment, id, value) of the segments
-    ``indexes`` (in walking order; ``after`` is the (value, id) position in the first), in page
-    order: each segment a keyset walk of its own. It reads the profile table alone: whether each
-    candidate is listed, and its card, come after (``cards_statement``), for the few candidates
-    of the page only, not for every row a filter or a sort looks at."""
+    """One statement for the next ``batch`` candidates of the segments ``indexes`` (in walking
+    order; ``after`` is the (value, id) position in the first), in page order, each with whether
+    search shows it and, if so, its card: rows (segment, id, value, listed, card).
+
+    Each segment is a keyset walk of its own over the profile table alone; the page's few
+    candidates then join ``marketplace_profilecard`` by primary key, which keeps each profile's
+    card ready and whether it is listed (migrations 0005 and 0007, triggers on every table that
+    decides it) — not an enrolment probe per candidate. A candidate without a card row (none
+    should exist) comes back unlisted rather than not at all: the walk counts its candidates."""
     direction, cmp, strict = ("DESC", "<=", "<") if forward else ("ASC", ">=", ">")
     parts, args = [], []
     for index in indexes:
@@ -394,32 +376,16 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
                      f"marketplace_marketplaceprofile p WHERE {clause} "
                      f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s")
         args += [*clause_args, batch]
-    if len(parts) == 1:
-        return parts[0], args
     page_order = f"segment {'ASC' if forward else 'DESC'}, value {direction}, id {direction}"
-    union = " UNION ALL ".join(f"({part})" for part in parts)
-    return f"SELECT * FROM ({union}) u ORDER BY {page_order} LIMIT %s", [*args, batch]  # noqa: S608
-
-
-_CARDS: list[ServerStatement] = []
-
-
-def cards_statement() -> ServerStatement:
-    """Whether each of some profiles is listed, and its card: (id, listed, card JSON text). The
-    card is the one ``marketplace_profilecard`` keeps ready: a trigger rewrites it whenever the
-    profile is written (migration 0005, the card exactly as ``api.CreatorCardOutput`` renders it).
-
-    A prepared statement (planned once per connection): its plan is the same whatever the ids
-    (primary-key lookups, one enrolment probe each), and planning the probe cost as much as
-    running it on a page of rows (docs/decisions/0009)."""
-    if not _CARDS:
-        enrolled, _ = _enrolled_sql()
-        _CARDS.append(ServerStatement(
-            "marketplace_cards",
-            f"SELECT p.id, {enrolled} AS listed, c.card "  # noqa: S608 (fixed SQL, no values)
-            "FROM marketplace_marketplaceprofile p "
-            "JOIN marketplace_profilecard c ON c.profile_id = p.id WHERE p.id = ANY(%s)"))
-    return _CARDS[0]
+    if len(parts) == 1:
+        walk = parts[0]
+    else:
+        union = " UNION ALL ".join(f"({part})" for part in parts)
+        walk = f"SELECT * FROM ({union}) u ORDER BY {page_order} LIMIT %s"  # noqa: S608
+        args.append(batch)
+    return (f"SELECT w.segment, w.id, w.value, c.listed, CASE WHEN c.listed THEN c.card END "  # noqa: S608
+            f"FROM ({walk}) w LEFT JOIN marketplace_profilecard c ON c.profile_id = w.id "
+            f"ORDER BY w.{page_order.replace(', ', ', w.')}"), args
 
 
 def _statement_groups(count: int, start: int, forward: bool) -> list[list[int]]:
@@ -446,18 +412,14 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
     # A few more candidates than the page needs: some may not be listed (paused, opted out).
     margin = max(4, page_size // 4)
     batch = page_size + 1 + margin
-    cards = cards_statement()
     groups = _statement_groups(len(segments), start, forward)
     with connection.cursor() as cur:
         while groups:
             sql, args = _pg_statement(segments, groups[0], column, after, forward, batch)
             cur.execute(sql, args)
             candidates = cur.fetchall()
-            if candidates:
-                cards.execute(cur, [*_enrolled_sql()[1], [row_id for _, row_id, _ in candidates]])
-                drawn = {row_id: card for row_id, listed, card in cur.fetchall() if listed}
-                rows += [(seg, value, row_id, drawn[row_id]) for seg, row_id, value in candidates
-                         if row_id in drawn]
+            rows += [(seg, value, row_id, card) for seg, row_id, value, listed, card in candidates
+                     if listed]
             if len(rows) > page_size:
                 break
             if len(candidates) < batch:
@@ -466,7 +428,7 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
                 after, batch = None, page_size + 1 - len(rows) + margin
                 continue
             # Too many unlisted candidates: go on after the last one, with a larger batch.
-            segment, value, last_id = candidates[-1][0], candidates[-1][2], candidates[-1][1]
+            segment, last_id, value = candidates[-1][:3]
             group = groups[0]
             groups[0] = group[group.index(segment):]
             after, batch = (value, last_id), batch * 4

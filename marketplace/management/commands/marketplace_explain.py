@@ -28,21 +28,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: str, queries: list[str], analyze: bool, summary: bool, **options) -> None:
         from marketplace.api import run_search
-        from marketplace.selectors import cards_statement
-
-        cards = cards_statement()
-
         if connection.vendor != "postgresql":
             raise CommandError("EXPLAIN evidence is for PostgreSQL.")
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
         for query in queries:
             with CaptureQueriesContext(connection) as captured:
                 run_search(dict(parse_qsl(query, keep_blank_values=True)))
-            # The walk, then the prepared statement that draws the page's cards (EXPLAIN
-            # EXECUTE shows the plan PostgreSQL holds for it).
+            # Each statement of the walk (with the page's cards: selectors._pg_statement).
             selects = [q["sql"] for q in captured.captured_queries
-                       if q["sql"].startswith(f"EXECUTE {cards.name}")
-                       or (q["sql"].startswith("SELECT") and "marketplace_marketplaceprofile" in q["sql"])]
+                       if q["sql"].startswith("SELECT") and "marketplace_marketplaceprofile" in q["sql"]]
             plans = []
             with connection.cursor() as cursor:
                 for sql in selects:
