@@ -260,11 +260,12 @@ def test_leaving_the_brand_ends_search_at_the_next_request(three):
 
 def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_queries):
     client = api_client(three)
-    client.get("/api/v1/marketplace/creators/")  # warm the config cache
+    query = {"q": "cook", "language": "en"}
+    client.get("/api/v1/marketplace/creators/", query)  # warm the config cache and the facet codes
     # the token check (which also answers brand membership), relevance's handle tier, the other
     # two tiers (each statement brings its candidates' cards along)
     with django_assert_max_num_queries(3):
-        assert client.get("/api/v1/marketplace/creators/", {"q": "cook", "language": "en"}).status_code == 200
+        assert client.get("/api/v1/marketplace/creators/", query).status_code == 200
 
 
 # --- the gate: the marketplace program decides who is in search ---------------------------------
@@ -348,6 +349,16 @@ def test_facet_codes_are_exact_for_every_token_that_can_exist():
         cur.execute("SELECT mkt_facet_codes(%s) = ARRAY[hashtext('=c:food'), hashtext('=l:en')], "
                     "mkt_facet_codes('')", ["=c:food =l:en"])
         assert cur.fetchone() == (True, [])
+    # and the codes search asks for (kept per process) are the column's
+    from marketplace.selectors import facet_codes
+
+    food = listed_creator("coded", categories=["food"], languages=["en"])
+    with connection.cursor() as cur:
+        cur.execute("SELECT facet_codes FROM marketplace_marketplaceprofile WHERE creator_id = %s", [food.pk])
+        stored = cur.fetchone()[0]
+    assert set(facet_codes(["=c:food", "=l:en"])) <= set(stored)
+    assert facet_codes(["=c:food", "=l:en"]) == facet_codes(["=c:food", "=l:en"])  # from the memo
+    assert not set(facet_codes(["=c:travel"])) & set(stored)
 
 
 def test_pages_equal_a_reference_search_whatever_the_filters_tiers_and_unlisted_creators(buyer):
