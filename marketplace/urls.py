@@ -3,8 +3,11 @@ from django.urls import path
 from marketplace import api
 from marketplace import campaigns_api as c
 
+# Search is the marketplace's hottest request: the composition root (creatornext/urls.py) puts
+# ``hot`` before every other API pattern, since Django tries patterns in order.
+hot = [path("marketplace/creators/", api.CreatorSearchApi.as_view(), name="marketplace-creator-list")]
+
 urlpatterns = [
-    path("marketplace/creators/", api.CreatorSearchApi.as_view(), name="marketplace-creator-list"),
     path("marketplace/creators/<str:handle>/", api.CreatorCardApi.as_view(),
          name="marketplace-creator-detail"),
     path("marketplace/creators/<str:handle>/metrics/", api.MarketplaceMetricsApi.as_view(),
