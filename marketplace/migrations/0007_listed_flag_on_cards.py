@@ -30,8 +30,10 @@ import importlib
 
 from django.db import migrations
 
-# The card's SQL expression is migration 0005's (its trigger function is rewritten here).
-CARD = importlib.import_module("marketplace.migrations.0005_profile_cards").CARD
+# Migration 0005's card expression, trigger function (put back on the way down) and runner.
+_M0005 = importlib.import_module("marketplace.migrations.0005_profile_cards")
+CARD = _M0005.CARD
+_run = _M0005._run
 
 # PL/pgSQL, not SQL: PostgreSQL 15 plans an SQL function's query again on every call from a
 # trigger (no plan cache across calls: ~0.3 ms a profile written, a bulk load of 1M profiles ran
@@ -101,8 +103,8 @@ CREATE FUNCTION marketplace_listed_on_program() RETURNS trigger LANGUAGE plpgsql
 """
 
 
-# The card trigger's function (migration 0005's), with the flag and as it was; fixed SQL only, the
-# card expression put in with str.replace. On conflict the flag is computed again in SET, after
+# The card trigger's function (migration 0005's) with the flag; fixed SQL only, the card
+# expression put in with str.replace. On conflict the flag is computed again in SET, after
 # the row lock (see the docstring).
 CARD_WRITE = """CREATE OR REPLACE FUNCTION marketplace_profilecard_write() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -111,14 +113,6 @@ CARD_WRITE = """CREATE OR REPLACE FUNCTION marketplace_profilecard_write() RETUR
         SELECT p.id, <card>, marketplace_listed(p.creator_id) FROM (SELECT (NEW).*) p
         ON CONFLICT (profile_id) DO UPDATE
             SET card = EXCLUDED.card, listed = marketplace_listed(NEW.creator_id);
-        RETURN NULL;
-    END $$"""
-CARD_WRITE_BEFORE = """CREATE OR REPLACE FUNCTION marketplace_profilecard_write() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO marketplace_profilecard (profile_id, card)
-        SELECT p.id, <card> FROM (SELECT (NEW).*) p
-        ON CONFLICT (profile_id) DO UPDATE SET card = EXCLUDED.card;
         RETURN NULL;
     END $$"""
 
@@ -148,7 +142,7 @@ BACKWARD = [
     "DROP TRIGGER IF EXISTS marketplace_listed_on_account ON accounts_user",
     "DROP TRIGGER IF EXISTS marketplace_listed_on_enrollment_update ON eligibility_enrollment",
     "DROP TRIGGER IF EXISTS marketplace_listed_on_enrollment_change ON eligibility_enrollment",
-    CARD_WRITE_BEFORE.replace("<card>", CARD),
+    _M0005.FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1).replace("<card>", CARD),
     "DROP FUNCTION IF EXISTS marketplace_listed_on_program()",
     "DROP FUNCTION IF EXISTS marketplace_listed_on_creator()",
     "DROP FUNCTION IF EXISTS marketplace_listed_on_account()",
@@ -157,16 +151,6 @@ BACKWARD = [
     "DROP FUNCTION IF EXISTS marketplace_listed(bigint)",
     "ALTER TABLE marketplace_profilecard DROP COLUMN IF EXISTS listed",
 ]
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        for statement in statements:
-            schema_editor.execute(statement)
-
-    return run
 
 
 class Migration(migrations.Migration):
