@@ -298,6 +298,23 @@ def facet_codes(tokens: list[str]) -> list[int]:
     return [_CODES[(database, t)] for t in tokens]
 
 
+HEAD = 3  # mkt_profile_handle_head: the handle's first letters, then followers (migration 0008)
+
+
+def _handle_starts_with(term: str) -> list[tuple[str, Any]]:
+    """Relevance tier 1's condition: the handle starts with ``term`` (letters and digits only, so
+    no LIKE wildcards). A word of three or four letters — thousands of handles share such a
+    prefix — walks ``mkt_profile_handle_head`` in followers order and stops at the page; any
+    other is a range of ``mkt_profile_handle_prefix`` (index-only), then a sort of its matches."""
+    if len(term) == HEAD:
+        return [("left(lower({t}.handle), 3) = %s", term)]
+    if len(term) == HEAD + 1:
+        # Not LIKE: next to the equality the planner would take the two for independent.
+        return [("left(lower({t}.handle), 3) = %s", term[:HEAD]),
+                ("left(lower({t}.handle), 4) = %s", term)]
+    return [("lower({t}.handle) LIKE %s", term + "%")]
+
+
 def _pg_segments(params: SearchParams) -> list[_Segment]:
     """The conditions of each segment (one, or the three relevance ``TIERS``)."""
     walk: list[tuple[str, Any]] = []
@@ -332,9 +349,7 @@ def _pg_segments(params: SearchParams) -> list[_Segment]:
     for tier in TIERS:
         tier_walk, tier_row = list(walk), list(row)
         if tier == 1:
-            # An index-only range scan of mkt_profile_handle_prefix, however many creators share
-            # the prefix (the term has no LIKE wildcards: it is letters and digits only).
-            tier_walk.append(("lower({t}.handle) LIKE %s", terms[0] + "%"))
+            tier_walk += _handle_starts_with(terms[0])
         if tier != 1 or len(terms) > 1:
             tier_row.append((text, _tsquery(terms, tier=tier)))
         segments.append(_Segment(tuple(tier_walk), tuple(tier_row), index_filters))

@@ -328,6 +328,8 @@ def test_the_search_indexes_are_the_ones_decision_0009_chose():
         "(followers DESC, id DESC) INCLUDE (avg_views, engagement_rate_bps, country, facet_codes)")
     assert indexes["mkt_profile_handle_prefix"].endswith(
         "(lower((handle)::text) text_pattern_ops) INCLUDE (handle, followers, id)")
+    assert indexes["mkt_profile_handle_head"].endswith(
+        "(\"left\"(lower((handle)::text), 3), followers DESC, id DESC) INCLUDE (handle)")
 
 
 @pytest.mark.django_db
