@@ -306,13 +306,12 @@ def _handle_starts_with(term: str) -> list[tuple[str, Any]]:
     no LIKE wildcards). A word of three or four letters — thousands of handles share such a
     prefix — walks ``mkt_profile_handle_head`` in followers order and stops at the page; any
     other is a range of ``mkt_profile_handle_prefix`` (index-only), then a sort of its matches."""
-    if len(term) == HEAD:
-        return [("left(lower({t}.handle), 3) = %s", term)]
-    if len(term) == HEAD + 1:
-        # Not LIKE: next to the equality the planner would take the two for independent.
-        return [("left(lower({t}.handle), 3) = %s", term[:HEAD]),
-                ("left(lower({t}.handle), 4) = %s", term)]
-    return [("lower({t}.handle) LIKE %s", term + "%")]
+    if len(term) not in (HEAD, HEAD + 1):
+        return [("lower({t}.handle) LIKE %s", term + "%")]
+    head = [(f"left(lower({{t}}.handle), {HEAD}) = %s", term[:HEAD])]
+    # The fourth letter as an equality too, not LIKE: next to the head's equality the planner
+    # would take a LIKE for independent of it and combine two indexes' bitmaps.
+    return head if len(term) == HEAD else [*head, (f"left(lower({{t}}.handle), {HEAD + 1}) = %s", term)]
 
 
 def _pg_segments(params: SearchParams) -> list[_Segment]:
