@@ -21,6 +21,7 @@ such windows on the row's own columns (``tips.velocity``) or compute them in SQL
 
 from __future__ import annotations
 
+import collections
 import datetime
 import decimal
 import itertools
@@ -185,6 +186,73 @@ class ServerStatement:
             cursor.execute(self._prepare)
             held[1].add(self.name)
         cursor.execute(self._execute, list(params))
+
+
+
+class RecurringStatements:
+    """Statements planned once per connection and *exact text*, values included: for a hot read
+    whose best plan depends on its values (a search: a rare word and a common one want different
+    plans), so a ``ServerStatement`` with parameters and one generic plan would not do, but whose
+    exact text recurs (the same search asked again, by other members or on other connections).
+
+    The first run of a text is ``PREPARE name AS <text>; EXECUTE name`` in one message (one round
+    trip, as the plain statement was; PostgreSQL plans it with its values, as it would the plain
+    one); later runs of the same text on that connection are ``EXECUTE name``: no parse, no
+    planning. PostgreSQL re-plans a prepared statement itself after a schema change or an
+    ``ANALYZE`` of its tables. At most ``size`` statements a connection, the least recently used
+    deallocated first (in the same message as the next ``PREPARE``). A statement whose text will
+    not recur (a page after a cursor) is better run plainly: ``execute(..., recurring=False)``.
+
+    Names are never reused on a connection, so a ``PREPARE`` whose message failed after it (the
+    statement stays prepared: prepared statements outlive transactions) cannot collide later; it
+    is merely not used. Like ``ServerStatement``, it needs the connection to be the session's own.
+    """
+
+    def __init__(self, prefix: str, *, size: int = 256) -> None:
+        if not prefix.isidentifier():
+            raise ValueError(f"{prefix!r}: a statement name prefix is a plain identifier")
+        self.prefix, self.size = prefix, size
+        self._attribute = f"_recurring_{prefix}"
+        self.enabled = True  # off: every statement runs plainly (EXPLAIN wants the statements)
+
+    def execute(self, cursor: Any, sql: str, params: list[Any], *, recurring: bool = True) -> None:
+        """Run ``sql`` with ``params`` (Django's ``%s`` placeholders) on ``cursor``."""
+        wrapper = connections[cursor.db.alias]
+        if not (recurring and self.enabled) or wrapper.vendor != "postgresql":
+            cursor.execute(sql, params)
+            return
+        raw = wrapper.connection
+        held: _Held | None = getattr(wrapper, self._attribute, None)
+        if held is None or held.raw is not raw:
+            held = _Held(raw)
+            setattr(wrapper, self._attribute, held)
+        # The exact text PostgreSQL would have received (psycopg2 quotes the values client-side).
+        text = cursor.cursor.mogrify(sql, params).decode()
+        name = held.names.get(text)
+        if name is not None:
+            held.names.move_to_end(text)
+            cursor.execute(f"EXECUTE {name}")
+            return
+        name = f"{self.prefix}_{next(held.numbers)}"
+        evict = ""
+        if len(held.names) >= self.size:
+            _, old = held.names.popitem(last=False)
+            evict = f"DEALLOCATE {old}; "
+        # No parameters: the text is already quoted, and a "%" in it is a literal one.
+        cursor.execute(f"{evict}PREPARE {name} AS {text}; EXECUTE {name}")
+        held.names[text] = name
+
+    def held(self, using: str = DEFAULT_DB_ALIAS) -> int:
+        """How many statements the connection holds (tests)."""
+        state: _Held | None = getattr(connections[using], self._attribute, None)
+        return 0 if state is None or state.raw is not connections[using].connection else len(state.names)
+
+
+class _Held:
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.names: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self.numbers = itertools.count(1)
 
 
 class PreparedInsert:

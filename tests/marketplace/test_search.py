@@ -16,7 +16,7 @@ from eligibility import services as eligibility_services
 from marketplace import cursor, taxonomy
 from marketplace.models import MarketplaceProfile
 from tests.eligibility.helpers import enroll, make_creator, status_of
-from tests.marketplace.helpers import brand_member, listed_creator, search, set_followers
+from tests.marketplace.helpers import brand_member, listed_creator, search, search_body, set_followers
 from tests.support.world import api_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -267,6 +267,26 @@ def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_que
     with django_assert_max_num_queries(3):
         assert client.get("/api/v1/marketplace/creators/", query).status_code == 200
 
+
+
+def test_a_search_asked_again_runs_its_prepared_statement_and_still_sees_every_change(three):
+    # selectors.STATEMENTS: the plan is kept per connection and exact text, never the rows.
+    from django.test.utils import CaptureQueriesContext
+
+    query = {"q": "cook", "language": "en"}
+    assert search(three, **query) == ["ana.cooks", "bo_games"]
+    with CaptureQueriesContext(connection) as captured:
+        assert search(three, **query) == ["ana.cooks", "bo_games"]
+    walks = [q["sql"] for q in captured.captured_queries if "mkt_search" in q["sql"]]
+    assert walks and all(re.fullmatch(r"EXECUTE mkt_search_\d+", sql) for sql in walks)
+    listed_creator("cookie.jar", followers=900_000, bio="Biscuits", languages=("en",))
+    set_followers(MarketplaceProfile.objects.get(handle="bo_games").creator, 5_000)  # leaves search
+    assert search(three, **query) == ["cookie.jar", "ana.cooks"]
+    page = search_body(three, page_size=1, **query)  # a page after a cursor runs plainly
+    with CaptureQueriesContext(connection) as captured:
+        nxt = api_client(three).get(page["next"]).json()
+    assert [c["handle"] for c in nxt["results"]] == ["ana.cooks"]
+    assert any(q["sql"].startswith("SELECT w.segment") for q in captured.captured_queries)
 
 # --- the gate: the marketplace program decides who is in search ---------------------------------
 @pytest.mark.parametrize(("country", "followers", "in_search"), [

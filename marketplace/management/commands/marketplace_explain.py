@@ -27,10 +27,13 @@ class Command(BaseCommand):
                             help="one line per query: time, and whether any plan scans the table")
 
     def handle(self, *args: str, queries: list[str], analyze: bool, summary: bool, **options) -> None:
+        from marketplace import selectors
         from marketplace.api import run_search
         if connection.vendor != "postgresql":
             raise CommandError("EXPLAIN evidence is for PostgreSQL.")
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
+        # The statements themselves, not their PREPARE/EXECUTE (selectors.STATEMENTS).
+        selectors.STATEMENTS.enabled = False
         for query in queries:
             with CaptureQueriesContext(connection) as captured:
                 run_search(dict(parse_qsl(query, keep_blank_values=True)))

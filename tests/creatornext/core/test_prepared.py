@@ -1,13 +1,13 @@
 """core.prepared: an ORM query compiled once, run with new values — same rows as the ORM."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 
 from creatornext.accounts.models import Block, CreatorProfile
 from creatornext.accounts.selectors import creators_with_handle_key, handle_key
-from creatornext.core.prepared import PreparedQuery, ServerStatement
+from creatornext.core.prepared import PreparedQuery, RecurringStatements, ServerStatement
 from tests.eligibility.helpers import make_creator
 from tests.support.world import make_user
 
@@ -110,6 +110,78 @@ def test_a_new_connection_prepares_the_statement_again():
         assert cur.fetchall() == [(6, "100%", "again")]
     assert len(_prepares(captured)) == 1
 
+
+
+# --- RecurringStatements: PREPARE once per connection and exact text, EXECUTE when it recurs ---
+def _held_names(prefix: str) -> set[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE %s", [prefix + "%"])
+        return {row[0] for row in cur.fetchall()}
+
+
+def _run(statements: RecurringStatements, sql: str, params: list, **kw) -> list:
+    with connection.cursor() as cur:
+        statements.execute(cur, sql, params, **kw)
+        return cur.fetchall()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recurring_text_is_planned_once_and_each_set_of_values_is_its_own_statement():
+    texts = RecurringStatements("test_recur_a")
+    sql = "SELECT %s::int * 2, 'it''s 100%%', %s::text"
+    with CaptureQueriesContext(connection) as captured:
+        first = [_run(texts, sql, [n, "a'b"]) for n in (1, 1, 2, 1)]
+    assert first == [[(2, "it's 100%", "a'b")]] * 2 + [[(4, "it's 100%", "a'b")], [(2, "it's 100%", "a'b")]]
+    sent = [q["sql"] for q in captured.captured_queries]
+    # Prepared with its values (so PostgreSQL plans it for them), in the same message as its first run.
+    assert sent[0].startswith("PREPARE test_recur_a_1 AS SELECT 1::int * 2") and sent[0].endswith("EXECUTE test_recur_a_1")
+    assert sent[1] == "EXECUTE test_recur_a_1"
+    assert sent[2].startswith("PREPARE test_recur_a_2 AS SELECT 2::int * 2")
+    assert sent[3] == "EXECUTE test_recur_a_1"
+    assert texts.held() == 2 and _held_names("test_recur_a") == {"test_recur_a_1", "test_recur_a_2"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_least_recently_used_statement_is_deallocated_past_the_limit():
+    texts = RecurringStatements("test_recur_b", size=2)
+    sql = "SELECT %s::int"
+    for n in (1, 2, 1, 3):  # 1 was used again after 2: 2 goes when 3 comes
+        assert _run(texts, sql, [n]) == [(n,)]
+    assert texts.held() == 2
+    assert _held_names("test_recur_b") == {"test_recur_b_1", "test_recur_b_3"}
+    assert _run(texts, sql, [2]) == [(2,)]  # prepared again, under a new name; 1 goes
+    assert _held_names("test_recur_b") == {"test_recur_b_3", "test_recur_b_4"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_that_fails_is_not_taken_for_prepared_and_the_next_run_still_works():
+    texts = RecurringStatements("test_recur_c")
+    sql = "SELECT 10 / %s::int"
+    for _ in range(2):  # the second run must not trip over the first's leftover PREPARE
+        with pytest.raises(DataError):
+            _run(texts, sql, [0])
+    assert texts.held() == 0
+    assert _run(texts, sql, [5]) == [(2,)] and _run(texts, sql, [5]) == [(2,)]
+    assert texts.held() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_starts_with_no_statements_and_plain_runs_prepare_nothing():
+    texts = RecurringStatements("test_recur_d")
+    _run(texts, "SELECT %s::int", [1])
+    connection.close()
+    assert texts.held() == 0
+    with CaptureQueriesContext(connection) as captured:
+        assert _run(texts, "SELECT %s::int", [1]) == [(1,)]
+        assert _run(texts, "SELECT %s::int + 1", [1], recurring=False) == [(2,)]
+    assert captured.captured_queries[0]["sql"].startswith("PREPARE test_recur_d_1 AS")
+    assert captured.captured_queries[1]["sql"] == "SELECT 1::int + 1"
+    assert texts.held() == 1
+    texts.enabled = False
+    assert _run(texts, "SELECT %s::int + 2", [1]) == [(3,)]
+    assert texts.held() == 1
+    with pytest.raises(ValueError):
+        RecurringStatements("x; DROP TABLE y")
 
 def test_a_server_statement_refuses_the_wrong_number_of_values_and_odd_names():
     with pytest.raises(TypeError, match="takes 2 parameters"):
