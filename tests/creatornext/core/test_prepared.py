@@ -134,7 +134,8 @@ def test_a_recurring_text_is_planned_once_and_each_set_of_values_is_its_own_stat
     assert first == [[(2, "it's 100%", "a'b")]] * 2 + [[(4, "it's 100%", "a'b")], [(2, "it's 100%", "a'b")]]
     sent = [q["sql"] for q in captured.captured_queries]
     # Prepared with its values (so PostgreSQL plans it for them), in the same message as its first run.
-    assert sent[0].startswith("PREPARE test_recur_a_1 AS SELECT 1::int * 2") and sent[0].endswith("EXECUTE test_recur_a_1")
+    assert sent[0].startswith("PREPARE test_recur_a_1 AS SELECT 1::int * 2")
+    assert sent[0].endswith("; EXECUTE test_recur_a_1")
     assert sent[1] == "EXECUTE test_recur_a_1"
     assert sent[2].startswith("PREPARE test_recur_a_2 AS SELECT 2::int * 2")
     assert sent[3] == "EXECUTE test_recur_a_1"
