@@ -193,15 +193,17 @@ class RecurringStatements:
     """Statements planned once per connection and *exact text*, values included: for a hot read
     whose best plan depends on its values (a search: a rare word and a common one want different
     plans), so a ``ServerStatement`` with parameters and one generic plan would not do, but whose
-    exact text recurs (the same search asked again, by other members or on other connections).
+    exact text recurs (the same search asked again, by other members or on other pages' visits).
 
-    The first run of a text is ``PREPARE name AS <text>; EXECUTE name`` in one message (one round
-    trip, as the plain statement was; PostgreSQL plans it with its values, as it would the plain
-    one); later runs of the same text on that connection are ``EXECUTE name``: no parse, no
-    planning. PostgreSQL re-plans a prepared statement itself after a schema change or an
-    ``ANALYZE`` of its tables. At most ``size`` statements a connection, the least recently used
-    deallocated first (in the same message as the next ``PREPARE``). A statement whose text will
-    not recur (a page after a cursor) is better run plainly: ``execute(..., recurring=False)``.
+    A text's first run on a connection is a plain statement, as before. When the same text comes
+    again it is ``PREPARE name AS <text>; EXECUTE name`` in one message (one round trip; PostgreSQL
+    plans it for its values, as it plans the plain statement), and from then on ``EXECUTE name``:
+    no parse, no planning. So a text that never recurs costs what it did (keeping a plan costs
+    PostgreSQL more than making one it throws away). PostgreSQL re-plans a prepared statement
+    itself after a schema change or an ``ANALYZE`` of its tables. At most ``size`` statements a
+    connection, the least recently used deallocated first (in the same message as the next
+    ``PREPARE``); a text that cannot recur (a page after a cursor) is run plainly:
+    ``execute(..., recurring=False)``.
 
     Names are never reused on a connection, so a ``PREPARE`` whose message failed after it (the
     statement stays prepared: prepared statements outlive transactions) cannot collide later; it
@@ -233,6 +235,13 @@ class RecurringStatements:
             held.names.move_to_end(text)
             cursor.execute(f"EXECUTE {name}")
             return
+        if text not in held.seen:
+            held.seen[text] = None
+            if len(held.seen) > self.size * 4:
+                held.seen.popitem(last=False)
+            cursor.execute(sql, params)
+            return
+        del held.seen[text]
         name = f"{self.prefix}_{next(held.numbers)}"
         evict = ""
         if len(held.names) >= self.size:
@@ -251,7 +260,8 @@ class RecurringStatements:
 class _Held:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self.names: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self.names: collections.OrderedDict[str, str] = collections.OrderedDict()  # text → name
+        self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()  # run once, plainly
         self.numbers = itertools.count(1)
 
 

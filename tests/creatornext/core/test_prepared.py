@@ -126,19 +126,19 @@ def _run(statements: RecurringStatements, sql: str, params: list, **kw) -> list:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_recurring_text_is_planned_once_and_each_set_of_values_is_its_own_statement():
+def test_a_text_is_planned_once_when_it_recurs_and_each_set_of_values_is_its_own_statement():
     texts = RecurringStatements("test_recur_a")
     sql = "SELECT %s::int * 2, 'it''s 100%%', %s::text"
     with CaptureQueriesContext(connection) as captured:
-        first = [_run(texts, sql, [n, "a'b"]) for n in (1, 1, 2, 1)]
-    assert first == [[(2, "it's 100%", "a'b")]] * 2 + [[(4, "it's 100%", "a'b")], [(2, "it's 100%", "a'b")]]
+        rows = [_run(texts, sql, [n, "a'b"]) for n in (1, 1, 1, 2, 2)]
+    assert rows == [[(2, "it's 100%", "a'b")]] * 3 + [[(4, "it's 100%", "a'b")]] * 2
     sent = [q["sql"] for q in captured.captured_queries]
-    # Prepared with its values (so PostgreSQL plans it for them), in the same message as its first run.
-    assert sent[0].startswith("PREPARE test_recur_a_1 AS SELECT 1::int * 2")
-    assert sent[0].endswith("; EXECUTE test_recur_a_1")
-    assert sent[1] == "EXECUTE test_recur_a_1"
-    assert sent[2].startswith("PREPARE test_recur_a_2 AS SELECT 2::int * 2")
-    assert sent[3] == "EXECUTE test_recur_a_1"
+    assert sent[0] == "SELECT 1::int * 2, 'it''s 100%', 'a''b'::text"  # once: plainly
+    # Again: prepared with its values (PostgreSQL plans it for them), run in the same message.
+    assert sent[1] == "PREPARE test_recur_a_1 AS " + sent[0] + "; EXECUTE test_recur_a_1"
+    assert sent[2] == "EXECUTE test_recur_a_1"
+    assert sent[3] == "SELECT 2::int * 2, 'it''s 100%', 'a''b'::text"
+    assert sent[4].startswith("PREPARE test_recur_a_2 AS SELECT 2::int * 2")
     assert texts.held() == 2 and _held_names("test_recur_a") == {"test_recur_a_1", "test_recur_a_2"}
 
 
@@ -146,40 +146,45 @@ def test_a_recurring_text_is_planned_once_and_each_set_of_values_is_its_own_stat
 def test_the_least_recently_used_statement_is_deallocated_past_the_limit():
     texts = RecurringStatements("test_recur_b", size=2)
     sql = "SELECT %s::int"
-    for n in (1, 2, 1, 3):  # 1 was used again after 2: 2 goes when 3 comes
+    for n in (1, 1, 2, 2, 1, 3, 3):  # 1 was used again after 2: 2 goes when 3 is prepared
         assert _run(texts, sql, [n]) == [(n,)]
     assert texts.held() == 2
     assert _held_names("test_recur_b") == {"test_recur_b_1", "test_recur_b_3"}
-    assert _run(texts, sql, [2]) == [(2,)]  # prepared again, under a new name; 1 goes
+    for _ in range(2):  # prepared again, under a new name; now 1 goes
+        assert _run(texts, sql, [2]) == [(2,)]
     assert _held_names("test_recur_b") == {"test_recur_b_3", "test_recur_b_4"}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_statement_that_fails_is_not_taken_for_prepared_and_the_next_run_still_works():
+def test_a_statement_that_fails_is_not_taken_for_prepared_and_the_next_runs_still_work():
     texts = RecurringStatements("test_recur_c")
     sql = "SELECT 10 / %s::int"
-    for _ in range(2):  # the second run must not trip over the first's leftover PREPARE
+    for _ in range(4):  # plainly, then prepared; again: no clash with the first PREPARE's leftover
         with pytest.raises(DataError):
             _run(texts, sql, [0])
     assert texts.held() == 0
-    assert _run(texts, sql, [5]) == [(2,)] and _run(texts, sql, [5]) == [(2,)]
+    assert [_run(texts, sql, [5]) for _ in range(3)] == [[(2,)]] * 3
     assert texts.held() == 1
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_new_connection_starts_with_no_statements_and_plain_runs_prepare_nothing():
     texts = RecurringStatements("test_recur_d")
-    _run(texts, "SELECT %s::int", [1])
+    for _ in range(2):
+        _run(texts, "SELECT %s::int", [1])
+    assert texts.held() == 1
     connection.close()
     assert texts.held() == 0
     with CaptureQueriesContext(connection) as captured:
-        assert _run(texts, "SELECT %s::int", [1]) == [(1,)]
-        assert _run(texts, "SELECT %s::int + 1", [1], recurring=False) == [(2,)]
-    assert captured.captured_queries[0]["sql"].startswith("PREPARE test_recur_d_1 AS")
-    assert captured.captured_queries[1]["sql"] == "SELECT 1::int + 1"
-    assert texts.held() == 1
+        for _ in range(2):
+            assert _run(texts, "SELECT %s::int", [1]) == [(1,)]
+            assert _run(texts, "SELECT %s::int + 1", [1], recurring=False) == [(2,)]
+    assert [q["sql"] for q in captured.captured_queries][1:] == [
+        "SELECT 1::int + 1", "PREPARE test_recur_d_1 AS SELECT 1::int; EXECUTE test_recur_d_1",
+        "SELECT 1::int + 1"]
     texts.enabled = False
-    assert _run(texts, "SELECT %s::int + 2", [1]) == [(3,)]
+    for _ in range(2):
+        assert _run(texts, "SELECT %s::int + 2", [1]) == [(3,)]
     assert texts.held() == 1
     with pytest.raises(ValueError):
         RecurringStatements("x; DROP TABLE y")
