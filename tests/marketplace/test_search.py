@@ -266,6 +266,13 @@ def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_que
     # two tiers (each statement brings its candidates' cards along)
     with django_assert_max_num_queries(3):
         assert client.get("/api/v1/marketplace/creators/", query).status_code == 200
+    # A first word of five letters or more: its handle tier is a short prefix range, so the three
+    # tiers are one statement.
+    query = {"q": "cooking", "language": "en"}
+    client.get("/api/v1/marketplace/creators/", query)
+    with django_assert_max_num_queries(2):
+        assert [c["handle"] for c in client.get("/api/v1/marketplace/creators/", query).json()["results"]] == [
+            "bo_games"]
 
 
 
@@ -442,7 +449,10 @@ def test_pages_equal_a_reference_search_whatever_the_filters_tiers_and_unlisted_
         return [p["handle"] for p in found]
 
     client = api_client(buyer)
-    choices = {"q": ["kalo", "surf", "ka", "art party", "bake"], "country": ["US", "GB"],
+    # First words of 3–4 letters walk the handle head index, alone; "ka" a prefix range, alone;
+    # five letters or more a prefix range in one statement with the later tiers.
+    choices = {"q": ["kalo", "surf", "ka", "art party", "bake", "kalo1", "kalopsia", "party art"],
+               "country": ["US", "GB"],
                "category": ["food", "travel"], "language": ["fr"], "min_followers": [15_000, 40_000],
                "max_avg_views": [5_000], "min_engagement_rate_bps": [300],
                "ordering": ["-engagement_rate", "-avg_views", "-followers"]}
