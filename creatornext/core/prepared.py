@@ -147,7 +147,7 @@ class ServerStatement:
     on a few rows; ``EXECUTE`` skips it. PostgreSQL keeps the plan valid itself (a schema change
     or ``ANALYZE`` re-plans) and chooses between a custom and a generic plan as usual (default
     ``plan_cache_mode``). Not for statements whose plan should follow their values (a search
-    whose selectivity changes with its filters): those stay ordinary statements.
+    whose selectivity changes with its filters): those are ``RecurringStatements``.
 
     ``sql`` uses ``%s`` placeholders like any Django query (``%%`` for a literal ``%``). A
     prepared statement belongs to its connection and outlives transactions (a rollback keeps
