@@ -22,11 +22,12 @@ such windows on the row's own columns (``tips.velocity``) or compute them in SQL
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import decimal
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -215,12 +216,12 @@ class RecurringStatements:
             raise ValueError(f"{prefix!r}: a statement name prefix is a plain identifier")
         self.prefix, self.size = prefix, size
         self._attribute = f"_recurring_{prefix}"
-        self.enabled = True  # off: every statement runs plainly (EXPLAIN wants the statements)
+        self._enabled = True
 
     def execute(self, cursor: Any, sql: str, params: list[Any], *, recurring: bool = True) -> None:
         """Run ``sql`` with ``params`` (Django's ``%s`` placeholders) on ``cursor``."""
         wrapper = connections[cursor.db.alias]
-        if not (recurring and self.enabled) or wrapper.vendor != "postgresql":
+        if not (recurring and self._enabled) or wrapper.vendor != "postgresql":
             cursor.execute(sql, params)
             return
         raw = wrapper.connection
@@ -250,6 +251,15 @@ class RecurringStatements:
         # No parameters: the text is already quoted, and a "%" in it is a literal one.
         cursor.execute(f"{evict}PREPARE {name} AS {text}; EXECUTE {name}")
         held.names[text] = name
+
+    @contextlib.contextmanager
+    def plainly(self) -> Iterator[None]:
+        """Every statement runs plainly inside (EXPLAIN wants the statements themselves)."""
+        before, self._enabled = self._enabled, False
+        try:
+            yield
+        finally:
+            self._enabled = before
 
     def held(self, using: str = DEFAULT_DB_ALIAS) -> int:
         """How many statements the connection holds (tests)."""

@@ -296,6 +296,27 @@ def test_a_search_asked_again_runs_its_prepared_statement_and_still_sees_every_c
     assert [c["handle"] for c in nxt["results"]] == ["ana.cooks"]
     assert any(q["sql"].startswith("SELECT w.segment") for q in captured.captured_queries)
 
+
+def test_the_explain_command_explains_the_statements_a_search_runs(three):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from marketplace import selectors
+
+    out = StringIO()
+    call_command("marketplace_explain", "--analyze", "--summary", "q=cooking", "q=cook&language=en",
+                 "country=US", stdout=out)
+    lines = [line.split(" | ") for line in out.getvalue().splitlines()]
+    # query | statements | execution times | whether any plan scans the profile table
+    assert [(q, n) for q, n, *_ in lines] == [("q=cooking", "1"), ("q=cook&language=en", "2"),
+                                              ("country=US", "1")]
+    assert all(times.count("ms") == int(n) for _, n, times, _ in lines)
+    held = selectors.STATEMENTS.held()
+    for _ in range(2):  # once the command is done, a search asked again is prepared again
+        assert search(three, country="US", min_followers=49_999) == ["ana.cooks"]  # a text no other test asks
+    assert selectors.STATEMENTS.held() == held + 1
+
 # --- the gate: the marketplace program decides who is in search ---------------------------------
 @pytest.mark.parametrize(("country", "followers", "in_search"), [
     ("US", 9_999, False), ("US", 10_000, True),

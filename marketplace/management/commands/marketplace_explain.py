@@ -32,10 +32,9 @@ class Command(BaseCommand):
         if connection.vendor != "postgresql":
             raise CommandError("EXPLAIN evidence is for PostgreSQL.")
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-        # The statements themselves, not their PREPARE/EXECUTE (selectors.STATEMENTS).
-        selectors.STATEMENTS.enabled = False
         for query in queries:
-            with CaptureQueriesContext(connection) as captured:
+            # The statements themselves, not their PREPARE/EXECUTE (selectors.STATEMENTS).
+            with selectors.STATEMENTS.plainly(), CaptureQueriesContext(connection) as captured:
                 run_search(dict(parse_qsl(query, keep_blank_values=True)))
             # Each statement of the walk (with the page's cards: selectors._pg_statement).
             selects = [q["sql"] for q in captured.captured_queries

@@ -182,10 +182,13 @@ def test_a_new_connection_starts_with_no_statements_and_plain_runs_prepare_nothi
     assert [q["sql"] for q in captured.captured_queries][1:] == [
         "SELECT 1::int + 1", "PREPARE test_recur_d_1 AS SELECT 1::int; EXECUTE test_recur_d_1",
         "SELECT 1::int + 1"]
-    texts.enabled = False
-    for _ in range(2):
-        assert _run(texts, "SELECT %s::int + 2", [1]) == [(3,)]
+    with texts.plainly():
+        for _ in range(2):
+            assert _run(texts, "SELECT %s::int + 2", [1]) == [(3,)]
     assert texts.held() == 1
+    for _ in range(2):  # on again after the block
+        assert _run(texts, "SELECT %s::int + 2", [1]) == [(3,)]
+    assert texts.held() == 2
     with pytest.raises(ValueError):
         RecurringStatements("x; DROP TABLE y")
 
