@@ -387,7 +387,8 @@ def _where(segment: _Segment, column: str) -> tuple[str, list[Any]]:
 
 
 def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
-                  after: tuple[int, int] | None, forward: bool, batch: int) -> tuple[str, list[Any]]:
+                  after: tuple[int, int] | None, forward: bool, batch: int,
+                  *, listed_in_walk: bool = False) -> tuple[str, list[Any]]:
     """One statement for the next ``batch`` candidates of the segments ``indexes`` (in walking
     order; ``after`` is the (value, id) position in the first), in page order, each with whether
     search shows it and, if so, its card: rows (segment, id, value, listed, card).
@@ -396,7 +397,13 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
     candidates then join ``marketplace_profilecard`` by primary key, which keeps each profile's
     card ready and whether it is listed (migrations 0005 and 0007, triggers on every table that
     decides it) — not an enrolment probe per candidate. A candidate without a card row (none
-    should exist) comes back unlisted rather than not at all: the walk counts its candidates."""
+    should exist) comes back unlisted rather than not at all: the walk counts its candidates.
+
+    ``listed_in_walk`` (one segment without text): the walk joins the cards as it goes and keeps
+    listed profiles only, so it stops at ``batch`` listed ones instead of walking on for a margin
+    of candidates that might not be (21 index matches instead of 26 for a page of 20: a filtered
+    walk ~20 % shorter). Not for text: PostgreSQL may answer a text segment from the text index
+    and a sort, and would then join a card to every match before sorting (`q=kintsugi`, 455)."""
     direction, cmp, strict = ("DESC", "<=", "<") if forward else ("ASC", ">=", ">")
     parts, args = [], []
     for index in indexes:
@@ -405,10 +412,16 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
             # "col <= v" is an index condition; the OR only sorts out ties on v.
             clause += f" AND p.{column} {cmp} %s AND (p.{column} {strict} %s OR p.id {strict} %s)"
             clause_args += [after[0], after[0], after[1]]
-        # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
+        order = f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s"
+        if listed_in_walk:
+            if len(indexes) != 1:
+                raise ValueError("The cards join the walk of a single segment only")
+            # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
+            return (f"SELECT {index} AS segment, p.id, p.{column} AS value, c.listed, c.card "  # noqa: S608
+                    "FROM marketplace_marketplaceprofile p JOIN marketplace_profilecard c "
+                    f"ON c.profile_id = p.id AND c.listed WHERE {clause} {order}"), [*clause_args, batch]
         parts.append(f"SELECT {index} AS segment, p.id, p.{column} AS value FROM "  # noqa: S608
-                     f"marketplace_marketplaceprofile p WHERE {clause} "
-                     f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s")
+                     f"marketplace_marketplaceprofile p WHERE {clause} {order}")
         args += [*clause_args, batch]
     page_order = f"segment {'ASC' if forward else 'DESC'}, value {direction}, id {direction}"
     if len(parts) == 1:
@@ -450,14 +463,17 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
     start = 0 if position is None else min(position.segment, len(segments) - 1)
     after = None if position is None else (position.value, position.id)
     rows: list[tuple[int, int, int, str]] = []
-    # A few more candidates than the page needs: some may not be listed (paused, opted out).
-    margin = max(4, page_size // 4)
+    # Without text the walk keeps listed profiles only (``_pg_statement``); otherwise a few more
+    # candidates than the page needs: some may not be listed (paused, opted out).
+    listed_in_walk = not params.terms
+    margin = 0 if listed_in_walk else max(4, page_size // 4)
     batch = page_size + 1 + margin
     groups = _statement_groups(len(segments), start, forward,
                                handle_tier_alone=bool(params.terms) and len(params.terms[0]) <= HEAD + 1)
     with connection.cursor() as cur:
         while groups:
-            sql, args = _pg_statement(segments, groups[0], column, after, forward, batch)
+            sql, args = _pg_statement(segments, groups[0], column, after, forward, batch,
+                                      listed_in_walk=listed_in_walk)
             STATEMENTS.execute(cur, sql, args, recurring=after is None)
             candidates = cur.fetchall()
             rows += [(seg, value, row_id, card) for seg, row_id, value, listed, card in candidates

@@ -276,6 +276,22 @@ def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_que
 
 
 
+
+def test_without_text_the_walk_skips_unlisted_creators_itself(buyer, django_assert_max_num_queries):
+    # Ten opted-out creators above the two listed ones: a walk that counted them as candidates
+    # (a page of 1 with its margin of 4) would need a second statement to reach the listed.
+    for i in range(10):
+        gone = listed_creator(f"gone{i}", followers=90_000 + i)
+        eligibility_services.enrollment_opt_out(creator=gone, program="marketplace", actor=gone.user)
+    listed_creator("stays.one", followers=20_000)
+    listed_creator("stays.two", followers=15_000)
+    client = api_client(buyer)
+    client.get("/api/v1/marketplace/creators/", {"page_size": 1})  # warm the config cache
+    with django_assert_max_num_queries(2):  # the token check, one walk with its cards
+        body = client.get("/api/v1/marketplace/creators/", {"page_size": 1}).json()
+    assert [c["handle"] for c in body["results"]] == ["stays.one"]
+    assert [c["handle"] for c in client.get(body["next"]).json()["results"]] == ["stays.two"]
+
 def test_a_search_asked_again_runs_its_prepared_statement_and_still_sees_every_change(three):
     # selectors.STATEMENTS: the plan is kept per connection and exact text, never the rows.
     from django.test.utils import CaptureQueriesContext
