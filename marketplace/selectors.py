@@ -404,6 +404,8 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
     of candidates that might not be (21 index matches instead of 26 for a page of 20: a filtered
     walk ~20 % shorter). Not for text: PostgreSQL may answer a text segment from the text index
     and a sort, and would then join a card to every match before sorting (`q=kintsugi`, 455)."""
+    if listed_in_walk and len(indexes) != 1:
+        raise ValueError("The cards join the walk of a single segment only")
     direction, cmp, strict = ("DESC", "<=", "<") if forward else ("ASC", ">=", ">")
     parts, args = [], []
     for index in indexes:
@@ -414,8 +416,6 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
             clause_args += [after[0], after[0], after[1]]
         order = f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s"
         if listed_in_walk:
-            if len(indexes) != 1:
-                raise ValueError("The cards join the walk of a single segment only")
             # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
             return (f"SELECT {index} AS segment, p.id, p.{column} AS value, c.listed, c.card "  # noqa: S608
                     "FROM marketplace_marketplaceprofile p JOIN marketplace_profilecard c "
@@ -465,11 +465,12 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
     rows: list[tuple[int, int, int, str]] = []
     # Without text the walk keeps listed profiles only (``_pg_statement``); otherwise a few more
     # candidates than the page needs: some may not be listed (paused, opted out).
-    listed_in_walk = not params.terms
+    terms = params.terms
+    listed_in_walk = not terms
     margin = 0 if listed_in_walk else max(4, page_size // 4)
     batch = page_size + 1 + margin
     groups = _statement_groups(len(segments), start, forward,
-                               handle_tier_alone=bool(params.terms) and len(params.terms[0]) <= HEAD + 1)
+                               handle_tier_alone=bool(terms) and len(terms[0]) <= HEAD + 1)
     with connection.cursor() as cur:
         while groups:
             sql, args = _pg_statement(segments, groups[0], column, after, forward, batch,
