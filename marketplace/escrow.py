@@ -36,7 +36,7 @@ from creatornext.accounts.models import User
 from creatornext.audit.services import audit_record
 from creatornext.core import config
 from creatornext.core.approvals import second_approval
-from creatornext.ledger.models import AccountKind, Entry, Transaction
+from creatornext.ledger.models import ESCROW_POSTING_PREFIX, AccountKind, Entry, Transaction
 from creatornext.ledger.services import Leg, Posting, creator_income, platform_account, post_once
 from creatornext.money import Money
 from creatornext.payments import services as payments
@@ -86,9 +86,16 @@ def platform_fee_of(collaboration: Collaboration) -> int:
 
 def escrow_held(collaboration: Collaboration) -> int:
     """What the ledger's escrow account holds for this collaboration (the ledger is the truth)."""
+    return escrow_entries(collaboration).aggregate(s=Sum("amount"))["s"] or 0
+
+
+def escrow_entries(collaboration: Collaboration) -> QuerySet[Entry]:
+    """The collaboration's entries in the shared escrow account: its escrow postings, found by
+    ref through their partial index (the kind condition is the index's own), not among every
+    escrow entry of every collaboration."""
     escrow = platform_account(AccountKind.ESCROW, collaboration.currency)
-    return Entry.objects.filter(account=escrow, transaction__ref=collaboration.ref).aggregate(
-        s=Sum("amount"))["s"] or 0
+    return Entry.objects.filter(account=escrow, transaction__ref=collaboration.ref,
+                                transaction__kind__startswith=ESCROW_POSTING_PREFIX)
 
 
 # --- notifications and transitions ---------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from creatornext.ledger.models import Account, Entry, Transaction
+from creatornext.ledger.models import ESCROW_POSTING_PREFIX, Account, AccountKind, Entry, Transaction
 
 CHECKS = {
     "transactions that do not sum to zero per asset": """
@@ -29,13 +29,21 @@ CHECKS = {
         SELECT a.id, a.kind, a.balance FROM {account} a
         WHERE (a.rule = 'non_negative' AND a.balance < 0) OR (a.rule = 'non_positive' AND a.balance > 0)
         ORDER BY 1 LIMIT 50""",
+    # escrow_held finds a collaboration's escrow through the partial index of escrow postings.
+    "escrow entries of postings whose kind is not an escrow kind": """
+        SELECT e.id, t.kind FROM {entry} e JOIN {account} a ON a.id = e.account_id
+        JOIN {txn} t ON t.id = e.transaction_id
+        WHERE a.kind = '{escrow}' AND substr(t.kind, 1, {prefix_length}) <> '{prefix}' ORDER BY 1 LIMIT 50""",
 }
 
 
 def ledger_check() -> list[str]:
     qn = connection.ops.quote_name
     tables = {"entry": qn(Entry._meta.db_table), "txn": qn(Transaction._meta.db_table),
-              "account": qn(Account._meta.db_table)}
+              "account": qn(Account._meta.db_table),
+              # Fixed names of our own, not input: safe to write into the SQL.
+              "escrow": AccountKind.ESCROW.value, "prefix": ESCROW_POSTING_PREFIX,
+              "prefix_length": len(ESCROW_POSTING_PREFIX)}
     problems = []
     with connection.cursor() as cursor:
         for name, sql in CHECKS.items():

@@ -54,6 +54,10 @@ OWNER_KINDS = {AccountKind.PENDING, AccountKind.AVAILABLE, AccountKind.IN_PAYOUT
                AccountKind.COINS, AccountKind.DIAMONDS}
 # Accounts that receive bursts (a creator during a LIVE) are locked last, after the payer's.
 HOT_KINDS = {AccountKind.DIAMONDS, AccountKind.PENDING, AccountKind.DEBT}
+# Every posting that moves value in or out of the escrow account has a kind starting with this
+# (``escrow_funded``, ``escrow_release``, ...): what a collaboration holds is found through the
+# partial index of their refs (``Transaction.Meta``), and ``ledger_check`` holds the rule.
+ESCROW_POSTING_PREFIX = "escrow_"
 
 
 class Account(models.Model):
@@ -106,7 +110,14 @@ class Transaction(models.Model):
         # pattern-ops index per column for LIKE queries that nothing runs; every posting writes
         # every index (decisions 0010, 0019).
         constraints = [models.UniqueConstraint(fields=["key"], name="ledger_transaction_key_unique")]
-        indexes = [models.Index(fields=["kind"], name="ledger_transaction_kind")]
+        indexes = [
+            models.Index(fields=["kind"], name="ledger_transaction_kind"),
+            # What one collaboration holds in the shared escrow account is found by its ref; a
+            # full index of refs would be written by every tip and gift send, so only escrow
+            # postings are indexed. A query uses it by repeating the condition (``escrow_held``).
+            models.Index(fields=["ref"], name="ledger_transaction_escrow_ref",
+                         condition=Q(kind__startswith=ESCROW_POSTING_PREFIX)),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.key}"

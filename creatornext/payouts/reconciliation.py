@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from creatornext.core.emails import email_queue
-from creatornext.ledger.models import AccountKind, Entry, Transaction
+from creatornext.ledger.models import ESCROW_POSTING_PREFIX, AccountKind, Entry, Transaction
 from creatornext.payments import provider
 from creatornext.payments.models import Payment, PaymentStatus, Refund
 from creatornext.payouts.batches import _staff_emails
@@ -158,7 +158,9 @@ def _escrow(since: datetime, found: list[Mismatch]) -> int:
             found.append(Mismatch(kind=K.LEDGER_MISMATCH, ref=f"payment:{payment.pk}", ours=data,
                                   theirs={"escrow_funded": funded},
                                   message=f"Escrow payment {payment.pk} ({payment.ref}): escrow received {funded}."))
+        # The kind prefix as well: it lets PostgreSQL find the refs in their partial index.
         refunded = sum(Entry.objects.filter(transaction__ref=payment.ref, transaction__kind="escrow_refund",
+                                            transaction__kind__startswith=ESCROW_POSTING_PREFIX,
                                             account__kind=AccountKind.PROVIDER_INFLOW)
                        .values_list("amount", flat=True))
         if refunded != payment.refunded_amount:

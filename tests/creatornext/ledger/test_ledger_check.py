@@ -3,6 +3,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from creatornext.ledger.checks import ledger_check
+from creatornext.ledger.models import AccountKind
+from creatornext.ledger.services import Leg, Posting, platform_account, post
 from tests.support.ledger import give_coins
 from tests.support.world import make_user
 
@@ -39,3 +41,19 @@ def test_an_unbalanced_transaction_is_caught():
     problems = ledger_check()
     assert any(p.startswith("transactions that do not sum to zero per asset") for p in problems)
     assert any(p.startswith("cached balances that differ") for p in problems)
+
+
+@pytest.mark.ledger_corrupted
+def test_a_posting_to_escrow_under_another_kind_is_caught():
+    """A collaboration's escrow is read through the index of escrow postings only (``escrow_held``):
+    a posting that moved escrow under another kind would be missed there, so the check names it."""
+    escrow = platform_account(AccountKind.ESCROW, "USD")
+    inflow = platform_account(AccountKind.PROVIDER_INFLOW, "USD")
+    post(Posting(key="escrow-by-hand", kind="escrow_funded", ref="collaboration:1",
+                 legs=[Leg(inflow, -500), Leg(escrow, 500)]))
+    assert ledger_check() == []
+    wrong = post(Posting(key="adjustment-into-escrow", kind="adjustment", ref="collaboration:1",
+                         legs=[Leg(inflow, -300), Leg(escrow, 300)]))
+    entry = wrong.entries.get(account=escrow)
+    assert ledger_check() == [f"escrow entries of postings whose kind is not an escrow kind: "
+                              f"({entry.pk}, 'adjustment')"]
