@@ -5,7 +5,6 @@ class Migration(migrations.Migration):
     """What one collaboration holds in the shared escrow account, found by ref (decision 0011):
     only escrow postings are indexed, so tips and gift sends write no more than before."""
 
-
     dependencies = [
         ('ledger', '0006_append_only_again'),
     ]
