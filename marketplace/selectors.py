@@ -5,7 +5,8 @@ filters as columns (country, followers, average views, engagement, and the facet
 category, language and audience shares) and text over handle and bio in a generated tsvector,
 keyset pagination over (ordering column, id), and only creators enrolled in ``marketplace`` *now*
 shown (``listed``: eligibility's enrolments; on PostgreSQL the same answer is kept on each
-profile's card by triggers, migration 0007).
+profile's card by triggers, migration 0007, and with the columns a search without text walks in
+``WALK_TABLE``, migration 0009).
 """
 
 from __future__ import annotations
@@ -302,6 +303,10 @@ def facet_codes(tokens: list[str]) -> list[int]:
     return [_CODES[(database, t)] for t in tokens]
 
 
+# The columns a search without text walks in followers order, with whether the profile is listed,
+# in a narrow table of their own (migration 0009: the visibility-map look-ups of an index-only walk
+# cost per heap page of the table walked).
+WALK_TABLE = "marketplace_profilewalk"
 HEAD = 3  # mkt_profile_handle_head: the handle's first letters, then followers (migration 0008)
 
 
@@ -368,16 +373,17 @@ def _conditions(conditions: tuple[tuple[str, Any], ...] | list[tuple[str, Any]],
     return sql, args
 
 
-def _where(segment: _Segment, column: str) -> tuple[str, list[Any]]:
+def _where(segment: _Segment, column: str, *, probe_rows: bool = False) -> tuple[str, list[Any]]:
     """The segment's WHERE clause over profile ``p``. When the walk of the followers index can
     drop rows by itself (a facet or a column filter) and other conditions need the table row,
     those go into a probe of the row by primary key (``EXISTS``, alias ``x``): PostgreSQL walks
     the index without reading rows and reads only the rows that passed, where a single-table
     condition list would read a row for every index entry (PostgreSQL 15 filters an index scan's
     rows after reading them). ``audience_country=NG&audience_country_min_pct=65``: 2,150 rows
-    read → 33; a rare combination of tokens and a followers bound 16 → 0.8 ms (decision 0009)."""
+    read → 33; a rare combination of tokens and a followers bound 16 → 0.8 ms (decision 0009).
+    ``probe_rows``: always so (``p`` is then the walk table, which has no other columns)."""
     walk, args = _conditions(segment.walk, "p")
-    if segment.row and column == "followers" and segment.index_filters:
+    if segment.row and (probe_rows or (column == "followers" and segment.index_filters)):
         row, row_args = _conditions(segment.row, "x")
         walk.append("EXISTS (SELECT 1 FROM marketplace_marketplaceprofile x "  # noqa: S608
                     f"WHERE x.id = p.id AND {' AND '.join(row)})")
@@ -399,22 +405,29 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
     decides it) — not an enrolment probe per candidate. A candidate without a card row (none
     should exist) comes back unlisted rather than not at all: the walk counts its candidates.
 
-    ``listed_in_walk`` (one segment without text): the walk joins the cards as it goes and keeps
-    listed profiles only, so it stops at ``batch`` listed ones instead of walking on for a margin
-    of candidates that might not be (21 index matches instead of 26 for a page of 20: a filtered
-    walk ~20 % shorter). Not for text: PostgreSQL may answer a text segment from the text index
-    and a sort, and would then join a card to every match before sorting (`q=kintsugi`, 455)."""
+    ``listed_in_walk`` (one segment without text): the walk keeps listed profiles only, so it
+    stops at ``batch`` listed ones instead of walking on for a margin of candidates that might not
+    be (21 index matches instead of 26 for a page of 20: a filtered walk ~20 % shorter). In
+    followers order it walks ``WALK_TABLE``'s index of listed profiles; in the other orders it
+    joins the cards as it goes. Not for text: PostgreSQL may answer a text segment from the text
+    index and a sort, and would then join a card to every match before sorting (`q=kintsugi`, 455)."""
     if listed_in_walk and len(indexes) != 1:
-        raise ValueError("The cards join the walk of a single segment only")
+        raise ValueError("Listed profiles alone are walked for a single segment only")
+    narrow = listed_in_walk and column == "followers"
     direction, cmp, strict = ("DESC", "<=", "<") if forward else ("ASC", ">=", ">")
     parts, args = [], []
     for index in indexes:
-        clause, clause_args = _where(segments[index], column)
+        clause, clause_args = _where(segments[index], column, probe_rows=narrow)
         if after is not None and index == indexes[0]:
             # "col <= v" is an index condition; the OR only sorts out ties on v.
             clause += f" AND p.{column} {cmp} %s AND (p.{column} {strict} %s OR p.id {strict} %s)"
             clause_args += [after[0], after[0], after[1]]
         order = f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s"
+        if narrow:
+            parts.append(f"SELECT {index} AS segment, p.id, p.{column} AS value FROM {WALK_TABLE} p "  # noqa: S608
+                         f"WHERE p.listed AND {clause} {order}")
+            args += [*clause_args, batch]
+            continue
         if listed_in_walk:
             # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
             return (f"SELECT {index} AS segment, p.id, p.{column} AS value, c.listed, c.card "  # noqa: S608

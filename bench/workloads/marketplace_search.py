@@ -78,7 +78,7 @@ ENROLLMENT_COLUMNS = ("id", "creator_id", "program_id", "status", "terms_version
 # Built after the bulk load rather than row by row during it (as one would for any bulk load),
 # each from its definition in the migrated schema.
 REBUILT_INDEXES = ("mkt_profile_search", "mkt_profile_facets", "mkt_profile_handle_prefix",
-                   "mkt_profile_handle_head", "mkt_profile_followers")
+                   "mkt_profile_handle_head", "mkt_profile_followers", "mkt_walk_followers")
 
 
 def _vocabulary(rng) -> list[str]:
@@ -184,8 +184,10 @@ def _load(ctx) -> None:
                   "marketplace_marketplaceprofile"):
         data.sync_identity(ctx.db, table)
         ctx.sql(f"VACUUM ANALYZE {table}")
-    # The cards (and listed flags) the profiles' trigger wrote during the load, like the tables.
-    ctx.sql("VACUUM ANALYZE marketplace_profilecard")
+    # The cards (and listed flags) and walk rows the profiles' trigger wrote during the load,
+    # like the tables.
+    for table in ("marketplace_profilecard", "marketplace_profilewalk"):
+        ctx.sql(f"VACUUM ANALYZE {table}")
 
 
 def _members(ctx) -> list[data.Fan]:

@@ -154,7 +154,8 @@ def test_keep_data_keeps_the_search_workload_database_with_its_indexes_rebuilt(t
             with conn.cursor() as cur:
                 cur.execute("SELECT count(*) FROM marketplace_marketplaceprofile")
                 assert cur.fetchone()[0] == 3_000
-                cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'marketplace_marketplaceprofile'")
+                cur.execute("SELECT indexname FROM pg_indexes WHERE tablename IN "
+                            "('marketplace_marketplaceprofile', 'marketplace_profilewalk')")
                 indexes = {row[0] for row in cur.fetchall()}
         finally:
             conn.close()

@@ -1,6 +1,7 @@
 """The listed flag PostgreSQL keeps on each profile's card (migration 0007) equals the rule it
 copies — eligibility's enrolments and the account (``selectors.listed``) — after every change
-that can move it, through the services and behind their backs (bulk updates, deletes)."""
+that can move it, through the services and behind their backs (bulk updates, deletes); and the
+walk table's rows (migration 0009) copy the flag and the profile's walked columns."""
 
 from __future__ import annotations
 
@@ -33,10 +34,28 @@ def flags() -> dict[str, bool]:
         return dict(cur.fetchall())
 
 
+WALKED = "followers, avg_views, engagement_rate_bps, country, facet_codes"
+
+
+def walk_rows() -> list[tuple]:
+    """The walk table's rows, each checked against its profile and card: one per profile, with
+    the card's flag and the profile's walked columns."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT p.id, c.listed, {', '.join('p.' + c for c in WALKED.split(', '))} "
+                    "FROM marketplace_marketplaceprofile p JOIN marketplace_profilecard c "
+                    "ON c.profile_id = p.id ORDER BY p.id")
+        expected = cur.fetchall()
+        cur.execute(f"SELECT id, listed, {WALKED} FROM {selectors.WALK_TABLE} ORDER BY id")
+        rows = cur.fetchall()
+    assert rows == expected
+    return rows
+
+
 def shown() -> set[str]:
     """The handles the rule itself (the ORM's probe) lists; each flag must say the same."""
     listed = set(selectors.listed().values_list("handle", flat=True))
     assert flags() == {h: h in listed for h in MarketplaceProfile.objects.values_list("handle", flat=True)}
+    walk_rows()
     return listed
 
 
@@ -146,3 +165,44 @@ def test_a_profile_write_waiting_on_an_enrolment_change_writes_the_flag_that_cha
     assert not errors
     assert MarketplaceProfile.objects.get(creator=creator).avg_views == 77
     assert shown() == set()
+
+
+def test_the_walk_rows_follow_metrics_and_leave_with_their_profile():
+    ana = listed_creator("ana", followers=20_000, categories=("food",))
+    bo = listed_creator("bo", followers=30_000, categories=("travel",))
+    assert len(walk_rows()) == 2
+    set_followers(ana, 45_000)
+    services.profiles_sync()  # the profile's copy of the creator's followers
+    services.metrics_update(creator=bo, actor=None, avg_views=9_000, engagement_rate_bps=700,
+                            audience_countries={"BR": 60}, audience_genders={}, audience_ages={})
+    profile = MarketplaceProfile.objects.get(creator=bo)
+    profile.categories = ["gaming"]
+    profile.facets = services.facets_of(profile)
+    profile.save()
+    rows = {row[0]: row for row in walk_rows()}
+    assert rows[MarketplaceProfile.objects.get(creator=ana).pk][2] == 45_000
+    assert rows[profile.pk][3:5] == (9_000, 700)
+    # What search answers from those rows (no text: the walk table in followers order).
+    assert [c["handle"] for c in selectors_page(min_followers=40_000)] == ["ana"]
+    assert [c["handle"] for c in selectors_page(category="gaming", audience_country="BR",
+                                                audience_country_min_pct=55)] == ["bo"]
+    assert selectors_page(category="travel") == []
+
+    MarketplaceProfile.objects.filter(creator=bo).delete()  # the walk must not find a profile gone
+    assert len(walk_rows()) == 1 and selectors_page(min_avg_views=5_000) == []
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the foreign keys' checks, due at commit
+        cur.execute("TRUNCATE marketplace_marketplaceprofile")  # as a test flush does
+        cur.execute(f"SELECT (SELECT count(*) FROM {selectors.WALK_TABLE}), "
+                    "(SELECT count(*) FROM marketplace_profilecard)")
+        assert cur.fetchone() == (0, 0)
+
+
+def selectors_page(**query) -> list[dict]:
+    """A first page as the API answers it, without a request (``api.run_search``)."""
+    import json
+
+    from marketplace.api import run_search
+
+    _, page = run_search({k: str(v) for k, v in query.items()})
+    return [json.loads(card) for card in page.results]

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("queries", nargs="+")
         parser.add_argument("--analyze", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS)")
         parser.add_argument("--summary", action="store_true",
-                            help="one line per query: time, and whether any plan scans the table")
+                            help="one line per query: time, and whether any plan scans a searched table")
 
     def handle(self, *args: str, queries: list[str], analyze: bool, summary: bool, **options) -> None:
         from marketplace import selectors
@@ -37,14 +37,15 @@ class Command(BaseCommand):
             with selectors.STATEMENTS.plainly(), CaptureQueriesContext(connection) as captured:
                 run_search(dict(parse_qsl(query, keep_blank_values=True)))
             # Each statement of the walk (with the page's cards: selectors._pg_statement).
+            tables = ("marketplace_marketplaceprofile", selectors.WALK_TABLE)
             selects = [q["sql"] for q in captured.captured_queries
-                       if q["sql"].startswith("SELECT") and "marketplace_marketplaceprofile" in q["sql"]]
+                       if q["sql"].startswith("SELECT") and any(t in q["sql"] for t in tables)]
             plans = []
             with connection.cursor() as cursor:
                 for sql in selects:
                     cursor.execute(explain + sql)
                     plans.append("\n".join(row[0] for row in cursor.fetchall()))
-            seq = any("Seq Scan on marketplace_marketplaceprofile" in p for p in plans)
+            seq = any(f"Seq Scan on {t}" in p for p in plans for t in tables)
             if summary:
                 times = [line.split("Execution Time:")[1].strip() for p in plans
                          for line in p.splitlines() if "Execution Time:" in line]
