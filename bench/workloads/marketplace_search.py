@@ -78,7 +78,8 @@ ENROLLMENT_COLUMNS = ("id", "creator_id", "program_id", "status", "terms_version
 # Built after the bulk load rather than row by row during it (as one would for any bulk load),
 # each from its definition in the migrated schema.
 REBUILT_INDEXES = ("mkt_profile_search", "mkt_profile_facets", "mkt_profile_handle_prefix",
-                   "mkt_profile_handle_head", "mkt_profile_followers", "mkt_walk_followers")
+                   "mkt_profile_handle_head", "mkt_profile_followers", "mkt_walk_followers",
+                   "mkt_walk_country", "mkt_walk_avg_views", "mkt_walk_engagement", "mkt_walk_facets")
 
 
 def _vocabulary(rng) -> list[str]:
