@@ -374,9 +374,10 @@ def _conditions(conditions: tuple[tuple[str, Any], ...] | list[tuple[str, Any]],
 
 
 def _where(segment: _Segment, column: str, *, probe_rows: bool = False) -> tuple[str, list[Any]]:
-    """The segment's WHERE clause over profile ``p``. When the walk of the followers index can
-    drop rows by itself (a facet or a column filter) and other conditions need the table row,
-    those go into a probe of the row by primary key (``EXISTS``, alias ``x``): PostgreSQL walks
+    """The segment's WHERE clause over ``p`` (the profile table, or ``WALK_TABLE``, whose ``id``
+    is the profile's). When the walk of the followers index can drop rows by itself (a facet or a
+    column filter) and other conditions need the table row, those go into a probe of the profile
+    row by primary key (``EXISTS``, alias ``x``): PostgreSQL walks
     the index without reading rows and reads only the rows that passed, where a single-table
     condition list would read a row for every index entry (PostgreSQL 15 filters an index scan's
     rows after reading them). ``audience_country=NG&audience_country_min_pct=65``: 2,150 rows
@@ -399,7 +400,8 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
     order; ``after`` is the (value, id) position in the first), in page order, each with whether
     search shows it and, if so, its card: rows (segment, id, value, listed, card).
 
-    Each segment is a keyset walk of its own over the profile table alone; the page's few
+    Each segment is a keyset walk of its own over one table (the profile's, or ``WALK_TABLE``
+    for ``listed_in_walk`` in followers order); the page's few
     candidates then join ``marketplace_profilecard`` by primary key, which keeps each profile's
     card ready and whether it is listed (migrations 0005 and 0007, triggers on every table that
     decides it) — not an enrolment probe per candidate. A candidate without a card row (none
