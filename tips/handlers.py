@@ -13,6 +13,8 @@ if a handler ran twice the ledger would move once. Accounting (value-holder conv
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from creatornext.core import config
 from creatornext.ledger.models import AccountKind, Transaction
 from creatornext.ledger.services import (
@@ -73,9 +75,17 @@ def on_succeeded_many(payments: list[Payment]) -> None:
     creator_income_many([_income(p, facts[int(p.metadata["tip_id"])], hourly) for p in payments])
 
 
+def tip_returns(tip) -> tuple[QuerySet[Transaction], QuerySet[Transaction]]:
+    """The tip's postings that took money back from its creator (refunds, disputes) and gave it
+    back (won disputes), found by the tip's ref in their partial index (ledger
+    ``TIP_RETURN_KINDS``), not among every refund and dispute there is."""
+    ref = f"tip:{tip.pk}"
+    return (Transaction.objects.filter(ref=ref, kind__in=["tip_refund", "tip_dispute"]),
+            Transaction.objects.filter(ref=ref, kind="tip_dispute_won"))
+
+
 def _returned_so_far(tip) -> int:
-    taken = Transaction.objects.filter(ref=f"tip:{tip.pk}", kind__in=["tip_refund", "tip_dispute"])
-    given = Transaction.objects.filter(ref=f"tip:{tip.pk}", kind="tip_dispute_won")
+    taken, given = tip_returns(tip)
     return (sum(t.metadata.get("creator_returned", 0) for t in taken)
             - sum(t.metadata.get("creator_credited", 0) for t in given))
 

@@ -58,6 +58,9 @@ HOT_KINDS = {AccountKind.DIAMONDS, AccountKind.PENDING, AccountKind.DEBT}
 # (``escrow_funded``, ``escrow_release``, ...): what a collaboration holds is found through the
 # partial index of their refs (``Transaction.Meta``), and ``ledger_check`` holds the rule.
 ESCROW_POSTING_PREFIX = "escrow_"
+# What a tip's refunds and disputes took back from its creator, and what won disputes gave back,
+# is read by the tip's ref (``tips.handlers``): their refs are indexed too (``Transaction.Meta``).
+TIP_RETURN_KINDS = ("tip_refund", "tip_dispute", "tip_dispute_won")
 
 
 class Account(models.Model):
@@ -117,6 +120,9 @@ class Transaction(models.Model):
             # postings are indexed. A query uses it by repeating the condition (``escrow_held``).
             models.Index(fields=["ref"], name="ledger_transaction_escrow_ref",
                          condition=Q(kind__startswith=ESCROW_POSTING_PREFIX)),
+            # A query naming some of these kinds uses it as it is (PostgreSQL proves the subset).
+            models.Index(fields=["ref"], name="ledger_txn_tip_returns_ref",
+                         condition=Q(kind__in=TIP_RETURN_KINDS)),
         ]
 
     def __str__(self) -> str:

@@ -209,6 +209,27 @@ def test_a_dispute_won_after_a_refund_while_it_was_open_returns_what_was_dispute
     assert cash(creator)["pending"] == 941
 
 
+def test_what_a_tip_gave_back_is_read_by_its_ref_through_the_returns_index(paid_tip, send_event):
+    """Refunds and disputes read what earlier ones took back (``tips.handlers.tip_returns``): by
+    the tip's ref in the partial index of these postings, not among every refund and dispute."""
+    from django.db import connection
+
+    from tips.handlers import tip_returns
+
+    tip, _ = paid_tip
+    send_event(dispute(tip.payment))
+    send_event(dispute(tip.payment, "charge.dispute.closed", status="won"))
+    taken, given = tip_returns(tip)
+    assert [t.kind for t in taken] == ["tip_dispute"] and [t.kind for t in given] == ["tip_dispute_won"]
+    with connection.cursor() as cursor:
+        # One tip's postings are too few for the planner to prefer an index: forbid the other
+        # ways in, so the plans show whether the queries can use the partial index at all.
+        for switch in ("enable_seqscan", "enable_bitmapscan"):
+            cursor.execute(f"SET LOCAL {switch} = off")
+        plans = [taken.explain(), given.explain()]
+    assert all("ledger_txn_tip_returns_ref" in plan for plan in plans), plans
+
+
 def test_a_refund_webhook_before_anything_else_is_handled_once(paid_tip, send_event):
     tip, creator = paid_tip
     for _ in range(2):
