@@ -382,7 +382,8 @@ def _where(segment: _Segment, column: str, *, probe_rows: bool = False) -> tuple
     condition list would read a row for every index entry (PostgreSQL 15 filters an index scan's
     rows after reading them). ``audience_country=NG&audience_country_min_pct=65``: 2,150 rows
     read → 33; a rare combination of tokens and a followers bound 16 → 0.8 ms (decision 0009).
-    ``probe_rows``: always so (``p`` is then the walk table, which has no other columns)."""
+    ``probe_rows``: every row condition goes into the probe (``p`` is then ``WALK_TABLE``,
+    which has none of their columns)."""
     walk, args = _conditions(segment.walk, "p")
     if segment.row and (probe_rows or (column == "followers" and segment.index_filters)):
         row, row_args = _conditions(segment.row, "x")
@@ -425,18 +426,14 @@ def _pg_statement(segments: list[_Segment], indexes: list[int], column: str,
             clause += f" AND p.{column} {cmp} %s AND (p.{column} {strict} %s OR p.id {strict} %s)"
             clause_args += [after[0], after[0], after[1]]
         order = f"ORDER BY p.{column} {direction}, p.id {direction} LIMIT %s"
-        if narrow:
-            parts.append(f"SELECT {index} AS segment, p.id, p.{column} AS value FROM {WALK_TABLE} p "  # noqa: S608
-                         f"WHERE p.listed AND {clause} {order}")
-            args += [*clause_args, batch]
-            continue
-        if listed_in_walk:
-            # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
+        # Only names from COLUMNS and fixed SQL go into the text; every value is a parameter.
+        if listed_in_walk and not narrow:
             return (f"SELECT {index} AS segment, p.id, p.{column} AS value, c.listed, c.card "  # noqa: S608
                     "FROM marketplace_marketplaceprofile p JOIN marketplace_profilecard c "
                     f"ON c.profile_id = p.id AND c.listed WHERE {clause} {order}"), [*clause_args, batch]
-        parts.append(f"SELECT {index} AS segment, p.id, p.{column} AS value FROM "  # noqa: S608
-                     f"marketplace_marketplaceprofile p WHERE {clause} {order}")
+        table, listed = (WALK_TABLE, "p.listed AND ") if narrow else ("marketplace_marketplaceprofile", "")
+        parts.append(f"SELECT {index} AS segment, p.id, p.{column} AS value FROM {table} p "  # noqa: S608
+                     f"WHERE {listed}{clause} {order}")
         args += [*clause_args, batch]
     page_order = f"segment {'ASC' if forward else 'DESC'}, value {direction}, id {direction}"
     if len(parts) == 1:

@@ -39,15 +39,15 @@ CHECKS = {
 
 def ledger_check() -> list[str]:
     qn = connection.ops.quote_name
-    tables = {"entry": qn(Entry._meta.db_table), "txn": qn(Transaction._meta.db_table),
-              "account": qn(Account._meta.db_table),
-              # Fixed names of our own, not input: safe to write into the SQL.
-              "escrow": AccountKind.ESCROW.value, "prefix": ESCROW_POSTING_PREFIX,
-              "prefix_length": len(ESCROW_POSTING_PREFIX)}
+    names = {"entry": qn(Entry._meta.db_table), "txn": qn(Transaction._meta.db_table),
+             "account": qn(Account._meta.db_table),
+             # Fixed names of our own, not input: safe to write into the SQL.
+             "escrow": AccountKind.ESCROW.value, "prefix": ESCROW_POSTING_PREFIX,
+             "prefix_length": len(ESCROW_POSTING_PREFIX)}
     problems = []
     with connection.cursor() as cursor:
         for name, sql in CHECKS.items():
-            cursor.execute(sql.format(**tables))
+            cursor.execute(sql.format(**names))
             rows = cursor.fetchall()
             problems += [f"{name}: {row}" for row in rows]
     return problems
