@@ -80,6 +80,14 @@ def _claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> int | Non
     return row[0] if row else None
 
 
+def _store(record_id: int, status: int, body: str) -> None:
+    """The response on the claimed record: plain SQL, as the claim (the ORM's update cost ~10 % of
+    a gift send's Python: compiling the query each time)."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE core_idempotencyrecord SET response_status = %s, response_body = %s "
+                       "WHERE id = %s", [status, body, record_id])
+
+
 def idempotent(handler):
     @functools.wraps(handler)
     def wrapper(view, request: Request, *args, **kwargs):
@@ -98,9 +106,7 @@ def idempotent(handler):
             response = handler(view, request, *args, **kwargs)
             if 200 <= response.status_code < 300:
                 # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
-                IdempotencyRecord.objects.filter(pk=record_id).update(
-                    response_status=response.status_code,
-                    response_body=json.dumps(response.data, cls=JSONEncoder))
+                _store(record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
             else:
                 transaction.set_rollback(True)  # a refusal stores nothing
             return response

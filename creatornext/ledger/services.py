@@ -277,41 +277,72 @@ def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | N
     return after
 
 
-def _apply_with_entries(account: Account, delta: int, legs: Sequence[Leg], txn_id: int,
-                        now: datetime) -> None:
-    """Update one cached balance and insert ``legs``' entries in one statement (PostgreSQL).
+def _post_in_one_statement(posting: Posting, accounts: Sequence[Account], deltas: dict[int, int],
+                           now: datetime) -> int | None:
+    """PostgreSQL: the whole posting as one statement, and its transaction id (None: the key was
+    posted before, and nothing was written).
 
-    The account's own legs get their ``balance_after``; the others (platform accounts, which keep
-    no cached balance) NULL. If the rule refuses the update, nothing is inserted.
+    The transaction row (``ON CONFLICT (key) DO NOTHING``), then each cached balance of
+    ``accounts`` (already in lock order) updated under its rule, each update waiting for the one
+    before it (``EXISTS`` over its ``RETURNING``: PostgreSQL runs that first), so rows are locked
+    in the global order and a refused rule stops the chain; the entries only if every update
+    passed. A leg of an updated account gets its ``balance_after`` (the final balance less the
+    account's later legs); the others (platform accounts, which keep no cached balance) NULL.
+    One round trip, one parse and plan, instead of one per account and one for the key: the
+    gift send and the tip credit are the platform's hottest writes (decision 0010).
+    Raises ``InsufficientFunds`` (the first account whose rule refused); the caller's atomic
+    block then rolls back the transaction row and any update before it.
     """
-    condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
     qn = connection.ops.quote_name
-    rows = ", ".join(["(%s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::bigint, %s::boolean, "
-                      "%s::bigint, %s::timestamptz)"] * len(legs))
-    params: list[Any] = [delta, account.pk, *([delta] if needs_param else [])]
-    later = 0  # what the account's legs after this one add
+    account_table, entry_table = qn(Account._meta.db_table), qn(Entry._meta.db_table)
+    params: list[Any] = [posting.key, posting.kind, posting.ref, posting.memo,
+                         Transaction._meta.get_field("metadata").get_db_prep_value(posting.metadata, connection),
+                         now]
+    # Only our own table names and generated aliases go into the text; every value is a parameter.
+    ctes = [f"t AS (INSERT INTO {qn(Transaction._meta.db_table)} "  # noqa: S608  # nosec B608
+            "(key, kind, ref, memo, metadata, created_at) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (key) DO NOTHING RETURNING id)"]
+    previous = "t"
+    for i, account in enumerate(accounts):
+        condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
+        ctes.append(f"b{i} AS (UPDATE {account_table} SET balance = balance + %s "  # noqa: S608  # nosec B608
+                    f"WHERE id = %s{condition} AND EXISTS (SELECT FROM {previous}) RETURNING id, balance)")
+        delta = deltas[account.pk]
+        params += [delta, account.pk, *([delta] if needs_param else [])]
+        previous = f"b{i}"
+    updated = {a.pk for a in accounts}
+    rows = ", ".join(["(%s::bigint, %s::varchar, %s::bigint, %s::bigint, %s::bigint, %s::timestamptz)"]
+                     * len(posting.legs))
+    later: dict[int, int] = defaultdict(int)  # what each account's legs after this one add
     tail: list[list[Any]] = []
-    for leg in reversed(legs):
-        own = leg.account.pk == account.pk
-        tail.append([txn_id, leg.account.pk, leg.account.asset, leg.account.owner_id, leg.amount, own,
-                     later, now])
-        if own:
-            later += leg.amount
+    for leg in reversed(posting.legs):
+        pk = leg.account.pk
+        tail.append([pk, leg.account.asset, leg.account.owner_id, leg.amount,
+                     later[pk] if pk in updated else None, now])
+        later[pk] += leg.amount
     for row in reversed(tail):
         params += row
+    balances = " UNION ALL ".join(f"SELECT id, balance FROM b{i}" for i in range(len(accounts)))  # noqa: S608  # nosec B608
+    joined = f" LEFT JOIN ({balances}) b ON b.id = v.a" if accounts else ""
+    after = "b.balance - v.later" if accounts else "NULL::bigint"
+    ctes.append(f"e AS (INSERT INTO {entry_table} "  # noqa: S608  # nosec B608
+                "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
+                f"SELECT t.id, v.a, v.asset, v.o, v.amount, {after}, v.created_at "
+                f"FROM t CROSS JOIN (VALUES {rows}) AS v(a, asset, o, amount, later, created_at){joined} "
+                f"WHERE EXISTS (SELECT FROM {previous}) RETURNING 1)")
+    counts = ", ".join(f"(SELECT count(*) FROM b{i})" for i in range(len(accounts)))  # noqa: S608  # nosec B608
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH acct AS (UPDATE {qn(Account._meta.db_table)} SET balance = balance + %s "  # noqa: S608
-            f"WHERE id = %s{condition} RETURNING balance) "
-            f"INSERT INTO {qn(Entry._meta.db_table)} "
-            "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
-            "SELECT v.t, v.a, v.asset, v.o, v.amount, "
-            "CASE WHEN v.own THEN acct.balance - v.later END, v.created_at "
-            f"FROM acct, (VALUES {rows}) AS v(t, a, asset, o, amount, own, later, created_at)",
-            params,
-        )
-        if cursor.rowcount != len(legs):
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT (SELECT id FROM t), (SELECT count(*) FROM e)"  # noqa: S608  # nosec B608
+                       f"{', ' + counts if counts else ''}", params)
+        txn_id, entries, *passed = cursor.fetchone()
+    if txn_id is None:
+        return None
+    for account, count in zip(accounts, passed, strict=True):
+        if not count:
             raise InsufficientFunds(account)
+    if entries != len(posting.legs):
+        raise LedgerError(f"Posting {posting.key}: {entries} of {len(posting.legs)} entries written.")
+    return txn_id
 
 
 def lock_order(accounts: Iterable[Account]) -> list[Account]:
@@ -333,35 +364,26 @@ def post_once(posting: Posting, *, savepoint: bool = True) -> tuple[Transaction,
     _validate(posting)
     with transaction.atomic(savepoint=savepoint):
         now = timezone.now()
-        txn_id = _claim_key(posting, now)
-        if txn_id is None:
-            return Transaction.objects.get(key=posting.key), False
         deltas: dict[int, int] = defaultdict(int)
         for leg in posting.legs:
             deltas[leg.account.pk] += leg.amount
         ordered = [a for a in lock_order(leg.account for leg in posting.legs) if deltas[a.pk]]
-        # Hot (creator-side) accounts are written last, each in one statement with its entries,
-        # so their row lock is held only for that statement and the commit (0005-hot-accounts).
-        postgres = connection.vendor == "postgresql"
-        hot = [a for a in ordered if a.lock_rank > 0] if postgres else []
-        hot_ids = {a.pk for a in hot}
-        cold = [a for a in ordered if a.pk not in hot_ids]
-        rest = [leg for leg in posting.legs if leg.account.pk not in hot_ids]
-        if postgres and len(cold) == 1:
-            # The usual shape (a payer and platform accounts): one statement for all of it.
-            _apply_with_entries(cold[0], deltas[cold[0].pk], rest, txn_id, now)
-        elif rest:
-            balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in cold}
+        if connection.vendor == "postgresql":
+            txn_id = _post_in_one_statement(posting, ordered, deltas, now)
+            if txn_id is None:
+                return Transaction.objects.get(key=posting.key), False
+        else:
+            txn_id = _claim_key(posting, now)
+            if txn_id is None:
+                return Transaction.objects.get(key=posting.key), False
+            balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in ordered}
             after = _balances_after(posting.legs, balances)
             Entry.objects.bulk_create([
                 Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
                       owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
                       created_at=now)
-                for i, leg in enumerate(posting.legs) if leg.account.pk not in hot_ids
+                for i, leg in enumerate(posting.legs)
             ])
-        for account in hot:
-            _apply_with_entries(account, deltas[account.pk],
-                                [leg for leg in posting.legs if leg.account.pk == account.pk], txn_id, now)
         return Transaction(pk=txn_id, key=posting.key, kind=posting.kind, ref=posting.ref,
                            memo=posting.memo, metadata=posting.metadata, created_at=now), True
 

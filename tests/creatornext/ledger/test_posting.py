@@ -29,7 +29,7 @@ from creatornext.ledger.services import (
     reverse,
 )
 from creatornext.money import Money
-from tests.support.ledger import give_available_cash, give_coins
+from tests.support.ledger import give_available_cash, give_coins, give_diamonds
 from tests.support.world import make_user
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +97,39 @@ def test_overdraft_is_refused_by_the_database_rule_and_nothing_changes(fan, noth
         post(Posting(key="too-much", kind="gift", legs=[Leg(coins, -11), Leg(sink, 11)]))
     # The key was not used up by the refusal
     post(Posting(key="too-much", kind="gift", legs=[Leg(coins, -10), Leg(sink, 10)]))
+
+
+def test_a_refusal_later_in_the_lock_order_undoes_the_accounts_before_it(fan, creator, nothing_changed):
+    # The fan's coins (locked first) could pay; the creator's diamonds (locked last) cannot.
+    coins = give_coins(fan, 10)
+    diamonds = account_for(creator, AccountKind.DIAMONDS, DIAMOND)
+    legs = [Leg(coins, -5), Leg(platform_account(AccountKind.COINS_SPENT, COIN), 5),
+            Leg(diamonds, -5), Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), 5)]
+    with nothing_changed(), pytest.raises(InsufficientFunds) as refused:
+        post(Posting(key="both", kind="x", legs=legs))
+    assert refused.value.account.pk == diamonds.pk
+
+
+def test_a_posting_is_one_statement_on_postgresql(fan, creator, django_assert_num_queries):
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement posting is PostgreSQL's")
+    from creatornext.ledger.services import post_once
+
+    coins = give_coins(fan, 100)
+    diamonds = give_diamonds(creator, 1)
+    legs = [Leg(coins, -30), Leg(platform_account(AccountKind.COINS_SPENT, COIN), 30),
+            Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -20), Leg(diamonds, 20),
+            Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -10), Leg(diamonds, 10)]
+    with transaction.atomic(), django_assert_num_queries(1):
+        txn, wrote = post_once(Posting(key="one", kind="gift", legs=legs), savepoint=False)
+    assert wrote
+    after = {(e.account_id, e.amount): e.balance_after for e in Entry.objects.filter(transaction_id=txn.pk)}
+    # Each leg of an account with a cached balance carries the balance right after it; the
+    # platform legs none.
+    assert after == {(coins.pk, -30): 70, (diamonds.pk, 20): 21, (diamonds.pk, 10): 31,
+                     (platform_account(AccountKind.COINS_SPENT, COIN).pk, 30): None,
+                     (platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND).pk, -20): None,
+                     (platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND).pk, -10): None}
 
 
 @pytest.mark.ledger_corrupted
