@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.expressions import RawSQL
 from django.templatetags.static import static
 
 from creatornext.accounts.models import Block, User
@@ -25,6 +27,9 @@ def _gift_send_facts(target: str):
         else:
             to = LiveStream.objects.filter(pk=a["target"], creator=OuterRef("pk"))
             detail = {"stream_ended_at": Subquery(to.values("ended_at")[:1])}
+        # PostgreSQL: the send's id, drawn here so its row and its posting can be one statement.
+        send_id = ({"send_id": RawSQL("nextval(pg_get_serial_sequence('gifts_giftsend', 'id'))", [])}
+                   if connection.vendor == "postgresql" else {})
         return creators_with_handle_key(a["handle"]).annotate(
             gift_coins=Subquery(item.values("coins")[:1]), gift_name=Subquery(item.values("name")[:1]),
             gift_icon=Subquery(item.values("icon")[:1]),
@@ -32,9 +37,9 @@ def _gift_send_facts(target: str):
             blocked=Exists(Block.objects.filter(creator=OuterRef("pk"), fan_id=a["fan"])),
             wallet_locked=Exists(WalletLock.objects.filter(fan_id=a["fan"])),
             enrolled=Exists(enrolled_in(Video.PROGRAM if target == "video" else LiveStream.PROGRAM)
-                            .filter(creator_id=OuterRef("pk"))),
+                            .filter(creator_id=OuterRef("pk"))), **send_id,
         ).values("id", "user_id", "handle", "gift_coins", "gift_name", "gift_icon", "target_found",
-                 *detail, "blocked", "wallet_locked", "enrolled")
+                 *detail, "blocked", "wallet_locked", "enrolled", *send_id)
     return PreparedQuery(build, server=f"gift_send_facts_{target}", fan=int, handle=str, gift=int, target=int)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from fractions import Fraction
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from creatornext.core.prepared import PreparedInsert
 from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind
 from creatornext.ledger.services import (
     InsufficientFunds,
+    LedgerError,
     Leg,
     Posting,
     account_for,
@@ -33,6 +34,8 @@ from creatornext.ledger.services import (
     platform_account,
     post,
     post_once,
+    posting_statement,
+    run_prepared,
 )
 from creatornext.money import Money
 from creatornext.payments import services as payments
@@ -120,6 +123,37 @@ _SEND_ROW = PreparedInsert(GiftSend, ["fan_id", "creator_id", "gift_id", "quanti
                                       "live_stream_id", "coins_spent", "diamonds_credited", "remainder_micro",
                                       "rate_num", "rate_den", "created_at"], server="gift_send_insert")
 
+# On PostgreSQL the row is written by the posting's own statement (its id drawn by the facts query).
+_SEND_CTE = PreparedInsert(GiftSend, ["id", *_SEND_ROW.columns])
+
+
+def _posting(send_id: int, legs: list[Leg], memo: str) -> Posting:
+    return Posting(key=f"gift-send:{send_id}", kind="gift", legs=legs, ref=f"gift-send:{send_id}", memo=memo)
+
+
+def _write_send(send_id: int | None, row: dict, legs: list[Leg], memo: str) -> int:
+    """The send's row and its ledger posting; the row's id. Raises ``InsufficientFunds``.
+
+    On PostgreSQL (``send_id`` drawn by the facts query) both are one statement, prepared once per
+    connection: the posting's expressions (``ledger.services.posting_statement``) and the row,
+    written only if the posting's entries were (decision 0010). Elsewhere: the row, then ``post_once``.
+    """
+    if send_id is None:
+        send_id = _SEND_ROW.insert(**row)
+        post_once(_posting(send_id, legs, memo), savepoint=False)
+        return send_id
+    posting = _posting(send_id, legs, memo)
+    statement = posting_statement(posting, now=row["created_at"])
+    send_sql, send_params = _SEND_CTE.as_cte("s", after="e", id=send_id, **row)
+    with connection.cursor() as cursor:
+        run_prepared(cursor, statement.sql(also=[send_sql], results=["(SELECT count(*) FROM s)"]),
+                     [*statement.params, *send_params], legs=len(legs))
+        values = cursor.fetchone()
+    if statement.outcome(values) is None or values[-1] != 1:
+        raise LedgerError(f"{posting.key}: the posting or its send row was not written.")
+    return send_id
+
+
 def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
               live_stream: int | None = None, savepoint: bool = True) -> GiftSend:
     """Send ``quantity`` × ``gift`` to a creator's public video or live stream.
@@ -172,8 +206,6 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
                "video_id": video, "live_stream_id": live_stream, "coins_spent": coins,
                "diamonds_credited": diamonds, "remainder_micro": remainder, "rate_num": rate.numerator,
                "rate_den": rate.denominator, "created_at": timezone.now()}
-        send = GiftSend(pk=_SEND_ROW.insert(**row), **row)
-        send.gift, send.fan = item, fan
         # Both owners' accounts in one query (or none: remembered); platform accounts likewise.
         fan_coins, creator_diamonds = accounts_for((fan, AccountKind.COINS, COIN),
                                                    (facts["user_id"], AccountKind.DIAMONDS, DIAMOND))
@@ -186,11 +218,12 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
                      Leg(platform_account(AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND), remainder)]
         try:
             # No savepoint of its own: any failure leaves this atomic block, which rolls back.
-            post_once(Posting(key=f"gift-send:{send.pk}", kind="gift", legs=legs, ref=f"gift-send:{send.pk}",
-                              memo=f"{quantity} × {item.name}"), savepoint=False)
+            send_id = _write_send(facts.get("send_id"), row, legs, f"{quantity} × {item.name}")
         except InsufficientFunds as exc:
             raise NotEnoughCoins(f"Not enough coins: {coins:,} needed.",
                                  {"quantity": ["Buy more coins or send fewer."]}) from exc
+        send = GiftSend(pk=send_id, **row)
+        send.gift, send.fan = item, fan
     return send
 
 

@@ -292,6 +292,7 @@ class PreparedInsert:
         if unknown:
             raise ValueError(f"{model.__name__} has no columns {unknown}")
         self._model, self._fields = model, [by_attname[c] for c in columns]
+        self.columns = list(columns)
         self._server = server
         self._statements: dict[str, ServerStatement | None] = {}
 
@@ -302,6 +303,25 @@ class PreparedInsert:
         marks = ", ".join(["%s"] * len(self._fields))
         # Only the model's own table and column names are interpolated; every value is a parameter.
         return f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({marks}) RETURNING {qn(meta.pk.column)}"  # noqa: S608  # nosec B608
+
+    def as_cte(self, name: str, *, after: str, **values: Any) -> tuple[str, list[Any]]:
+        """The insert as an expression of a larger PostgreSQL statement, written only if the
+        expression ``after`` returned a row: ``name AS (INSERT … SELECT … WHERE EXISTS (SELECT
+        FROM after))``, with each value cast to its column's type (the statement may be prepared,
+        and PostgreSQL then has no other way to know them). Returns (sql, params)."""
+        if set(values) != {f.attname for f in self._fields}:
+            raise TypeError(f"PreparedInsert takes exactly {[f.attname for f in self._fields]}")
+        if not (name.isidentifier() and after.isidentifier()):
+            raise ValueError("Expression names are plain identifiers")
+        connection = connections[DEFAULT_DB_ALIAS]
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(f.column) for f in self._fields)
+        casts = ", ".join(f"%s::{f.db_type(connection)}" for f in self._fields)
+        params = [f.get_db_prep_save(values[f.attname], connection) for f in self._fields]
+        # Only the model's own table, column and type names and the given identifiers are
+        # interpolated; every value is a parameter.
+        return (f"{name} AS (INSERT INTO {qn(self._model._meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608
+                f"SELECT {casts} WHERE EXISTS (SELECT FROM {after}) RETURNING 1)"), params
 
     def insert(self, **values: Any) -> Any:
         """Insert the row; return its primary key."""

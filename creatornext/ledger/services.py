@@ -9,6 +9,7 @@ shortest time; platform accounts keep no cached balance and are never locked.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from creatornext.core import config
+from creatornext.core.prepared import ServerStatement
 from creatornext.ledger.config import HOLD_DAYS
 from creatornext.ledger.models import (
     COIN,
@@ -277,22 +279,90 @@ def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | N
     return after
 
 
-def _post_in_one_statement(posting: Posting, accounts: Sequence[Account], deltas: dict[int, int],
-                           now: datetime) -> int | None:
-    """PostgreSQL: the whole posting as one statement, and its transaction id (None: the key was
-    posted before, and nothing was written).
+@dataclass
+class PostingStatement:
+    """A posting as the common table expressions of one PostgreSQL statement (``posting_statement``),
+    for ``post_once`` and for a hot path that writes its own record in the same statement (the gift
+    send: its row is one more expression, ``WHERE EXISTS (SELECT FROM e)``).
 
-    The transaction row (``ON CONFLICT (key) DO NOTHING``), then each cached balance of
-    ``accounts`` (already in lock order) updated under its rule, each update waiting for the one
-    before it (``EXISTS`` over its ``RETURNING``: PostgreSQL runs that first), so rows are locked
-    in the global order and a refused rule stops the chain; the entries only if every update
-    passed. A leg of an updated account gets its ``balance_after`` (the final balance less the
-    account's later legs); the others (platform accounts, which keep no cached balance) NULL.
-    One round trip, one parse and plan, instead of one per account and one for the key: the
-    gift send and the tip credit are the platform's hottest writes (decision 0010).
-    Raises ``InsufficientFunds`` (the first account whose rule refused); the caller's atomic
-    block then rolls back the transaction row and any update before it.
+    Run ``sql()`` (a caller may add expressions and result columns after the posting's) with
+    ``params`` (then the caller's), and hand the row to ``outcome``.
     """
+
+    posting: Posting
+    ctes: list[str]
+    params: list[Any]
+    accounts: list[Account]
+
+    def sql(self, *, also: Sequence[str] = (), results: Sequence[str] = ()) -> str:
+        """The statement: the posting's expressions, then ``also`` (a caller's own, which may
+        refer to ``e``, the entries), selecting the posting's results, then ``results``."""
+        counts = [f"(SELECT count(*) FROM b{i})" for i in range(len(self.accounts))]  # noqa: S608  # nosec B608
+        columns = ["(SELECT id FROM t)", "(SELECT count(*) FROM e)", *counts, *results]
+        # Only generated aliases and the callers' own fixed SQL: every value is a parameter.
+        return f"WITH {', '.join([*self.ctes, *also])} SELECT {', '.join(columns)}"  # nosec B608
+
+    @property
+    def result_count(self) -> int:
+        return 2 + len(self.accounts)
+
+    def outcome(self, values: Sequence[Any]) -> int | None:
+        """The transaction's id, or None if the key was posted before (nothing was written).
+        Raises ``InsufficientFunds`` for the first account whose rule refused; the caller's atomic
+        block then rolls back the transaction row and any update before it."""
+        txn_id, entries, *passed = values[:self.result_count]
+        if txn_id is None:
+            return None
+        for account, count in zip(self.accounts, passed, strict=True):
+            if not count:
+                raise InsufficientFunds(account)
+        if entries != len(self.posting.legs):
+            raise LedgerError(f"Posting {self.posting.key}: {entries} of {len(self.posting.legs)} entries written.")
+        return txn_id
+
+
+# One prepared statement per shape of posting (legs, accounts and their rules): PostgreSQL parses
+# and plans each shape once per connection (core.prepared.ServerStatement); the values change.
+# Postings of more legs (batches, settlements) are rare, and each shape of them rarer: plainly.
+_STATEMENTS: dict[str, ServerStatement] = {}
+_STATEMENT_NUMBERS = itertools.count()
+PREPARED_LEGS = 8
+
+
+def run_prepared(cursor: Any, sql: str, params: list[Any], *, legs: int) -> None:
+    """Run ``sql`` (a posting's statement, or a hot path's statement around one) as a statement
+    PostgreSQL plans once per connection and text, for postings of at most ``PREPARED_LEGS``."""
+    if legs > PREPARED_LEGS:
+        cursor.execute(sql, params)
+        return
+    statement = _STATEMENTS.get(sql)
+    if statement is None:
+        statement = _STATEMENTS.setdefault(sql, ServerStatement(f"ledger_post_{next(_STATEMENT_NUMBERS)}", sql))
+    statement.execute(cursor, params)
+
+
+def _balance_changes(posting: Posting) -> tuple[list[Account], dict[int, int]]:
+    """The accounts with a cached balance that the posting changes, in lock order; each one's change."""
+    deltas: dict[int, int] = defaultdict(int)
+    for leg in posting.legs:
+        deltas[leg.account.pk] += leg.amount
+    return [a for a in lock_order(leg.account for leg in posting.legs) if deltas[a.pk]], deltas
+
+
+def posting_statement(posting: Posting, now: datetime) -> PostingStatement:
+    """PostgreSQL: the whole posting as the expressions of one statement.
+
+    The transaction row (``ON CONFLICT (key) DO NOTHING``: ``t``), then each cached balance of
+    ``accounts`` (already in lock order) updated under its rule (``b0``, ``b1``, …), each update
+    waiting for the one before it (``EXISTS`` over its ``RETURNING``: PostgreSQL runs that
+    first), so rows are locked in the global order and a refused rule stops the chain; the
+    entries (``e``) only if every update passed. A leg of an updated account gets its
+    ``balance_after`` (the final balance less the account's later legs); the others (platform
+    accounts, which keep no cached balance) NULL. One round trip and one plan a connection,
+    instead of one statement per account and one for the key (decision 0010).
+    """
+    _validate(posting)
+    accounts, deltas = _balance_changes(posting)
     qn = connection.ops.quote_name
     account_table, entry_table = qn(Account._meta.db_table), qn(Entry._meta.db_table)
     params: list[Any] = [posting.key, posting.kind, posting.ref, posting.memo,
@@ -300,13 +370,13 @@ def _post_in_one_statement(posting: Posting, accounts: Sequence[Account], deltas
                          now]
     # Only our own table names and generated aliases go into the text; every value is a parameter.
     ctes = [f"t AS (INSERT INTO {qn(Transaction._meta.db_table)} "  # noqa: S608  # nosec B608
-            "(key, kind, ref, memo, metadata, created_at) VALUES (%s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (key) DO NOTHING RETURNING id)"]
+            "(key, kind, ref, memo, metadata, created_at) VALUES (%s::varchar, %s::varchar, %s::varchar, "
+            "%s::text, %s::jsonb, %s::timestamptz) ON CONFLICT (key) DO NOTHING RETURNING id)"]
     previous = "t"
     for i, account in enumerate(accounts):
         condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
-        ctes.append(f"b{i} AS (UPDATE {account_table} SET balance = balance + %s "  # noqa: S608  # nosec B608
-                    f"WHERE id = %s{condition} AND EXISTS (SELECT FROM {previous}) RETURNING id, balance)")
+        ctes.append(f"b{i} AS (UPDATE {account_table} SET balance = balance + %s::bigint "  # noqa: S608  # nosec B608
+                    f"WHERE id = %s::bigint{condition} AND EXISTS (SELECT FROM {previous}) RETURNING id, balance)")
         delta = deltas[account.pk]
         params += [delta, account.pk, *([delta] if needs_param else [])]
         previous = f"b{i}"
@@ -330,19 +400,7 @@ def _post_in_one_statement(posting: Posting, accounts: Sequence[Account], deltas
                 f"SELECT t.id, v.a, v.asset, v.o, v.amount, {after}, v.created_at "
                 f"FROM t CROSS JOIN (VALUES {rows}) AS v(a, asset, o, amount, later, created_at){joined} "
                 f"WHERE EXISTS (SELECT FROM {previous}) RETURNING 1)")
-    counts = ", ".join(f"(SELECT count(*) FROM b{i})" for i in range(len(accounts)))  # noqa: S608  # nosec B608
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT (SELECT id FROM t), (SELECT count(*) FROM e)"  # noqa: S608  # nosec B608
-                       f"{', ' + counts if counts else ''}", params)
-        txn_id, entries, *passed = cursor.fetchone()
-    if txn_id is None:
-        return None
-    for account, count in zip(accounts, passed, strict=True):
-        if not count:
-            raise InsufficientFunds(account)
-    if entries != len(posting.legs):
-        raise LedgerError(f"Posting {posting.key}: {entries} of {len(posting.legs)} entries written.")
-    return txn_id
+    return PostingStatement(posting, ctes, params, list(accounts))
 
 
 def lock_order(accounts: Iterable[Account]) -> list[Account]:
@@ -364,18 +422,18 @@ def post_once(posting: Posting, *, savepoint: bool = True) -> tuple[Transaction,
     _validate(posting)
     with transaction.atomic(savepoint=savepoint):
         now = timezone.now()
-        deltas: dict[int, int] = defaultdict(int)
-        for leg in posting.legs:
-            deltas[leg.account.pk] += leg.amount
-        ordered = [a for a in lock_order(leg.account for leg in posting.legs) if deltas[a.pk]]
         if connection.vendor == "postgresql":
-            txn_id = _post_in_one_statement(posting, ordered, deltas, now)
+            statement = posting_statement(posting, now)
+            with connection.cursor() as cursor:
+                run_prepared(cursor, statement.sql(), statement.params, legs=len(posting.legs))
+                txn_id = statement.outcome(cursor.fetchone())
             if txn_id is None:
                 return Transaction.objects.get(key=posting.key), False
         else:
             txn_id = _claim_key(posting, now)
             if txn_id is None:
                 return Transaction.objects.get(key=posting.key), False
+            ordered, deltas = _balance_changes(posting)
             balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in ordered}
             after = _balances_after(posting.legs, balances)
             Entry.objects.bulk_create([

@@ -143,12 +143,12 @@ def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, djan
                                                           django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         send(fan, video)  # accounts exist after the first send
-    # 10 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
+    # 9 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
     # savepoint pair a test adds (2), the idempotency record (insert; update), the send's facts (one
-    # query: gift, creator, stream, block, wallet lock, enrolment), the send row, the posting (one
-    # statement: key, fan update, creator update, entries). Both owners' accounts are remembered
-    # after the first send, like the platform accounts.
-    with django_assert_max_num_queries(10):
+    # query: gift, creator, stream, block, wallet lock, enrolment, the send's id), then the send row
+    # and its posting in one statement (key, fan update, creator update, entries, row). Both
+    # owners' accounts are remembered after the first send, like the platform accounts.
+    with django_assert_max_num_queries(9):
         assert send(fan, video).status_code == 201
 
 
