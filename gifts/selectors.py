@@ -9,6 +9,7 @@ from django.templatetags.static import static
 
 from creatornext.accounts.models import Block, User
 from creatornext.accounts.selectors import creators_with_handle_key, handle_key
+from creatornext.core import config
 from creatornext.core.prepared import PreparedQuery
 from eligibility.selectors import enrolled_in
 from gifts.models import Gift, GiftSend, LiveStream, Video, WalletLock
@@ -27,9 +28,14 @@ def _gift_send_facts(target: str):
         else:
             to = LiveStream.objects.filter(pk=a["target"], creator=OuterRef("pk"))
             detail = {"stream_ended_at": Subquery(to.values("ended_at")[:1])}
-        # PostgreSQL: the send's id, drawn here so its row and its posting can be one statement.
-        send_id = ({"send_id": RawSQL("nextval(pg_get_serial_sequence('gifts_giftsend', 'id'))", [])}
-                   if connection.vendor == "postgresql" else {})
+        # PostgreSQL: the send's id, drawn here so its row and its posting can be one statement,
+        # and the settings' version, so the send reads its settings from the cache only on a change.
+        postgres_only = {}
+        if connection.vendor == "postgresql":
+            postgres_only = {
+                "send_id": RawSQL("nextval(pg_get_serial_sequence('gifts_giftsend', 'id'))", []),
+                "settings_version": RawSQL(config.VERSION_SQL, []),  # noqa: S611  # nosec B611 (a constant)
+            }
         return creators_with_handle_key(a["handle"]).annotate(
             gift_coins=Subquery(item.values("coins")[:1]), gift_name=Subquery(item.values("name")[:1]),
             gift_icon=Subquery(item.values("icon")[:1]),
@@ -37,9 +43,9 @@ def _gift_send_facts(target: str):
             blocked=Exists(Block.objects.filter(creator=OuterRef("pk"), fan_id=a["fan"])),
             wallet_locked=Exists(WalletLock.objects.filter(fan_id=a["fan"])),
             enrolled=Exists(enrolled_in(Video.PROGRAM if target == "video" else LiveStream.PROGRAM)
-                            .filter(creator_id=OuterRef("pk"))), **send_id,
+                            .filter(creator_id=OuterRef("pk"))), **postgres_only,
         ).values("id", "user_id", "handle", "gift_coins", "gift_name", "gift_icon", "target_found",
-                 *detail, "blocked", "wallet_locked", "enrolled", *send_id)
+                 *detail, "blocked", "wallet_locked", "enrolled", *postgres_only)
     return PreparedQuery(build, server=f"gift_send_facts_{target}", fan=int, handle=str, gift=int, target=int)
 
 

@@ -9,9 +9,11 @@ credited × 1,000,000 + remainder = coins × rate × 1,000,000 exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from fractions import Fraction
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -35,7 +37,6 @@ from creatornext.ledger.services import (
     post,
     post_once,
     posting_statement,
-    run_prepared,
 )
 from creatornext.money import Money
 from creatornext.payments import services as payments
@@ -131,37 +132,74 @@ def _posting(send_id: int, legs: list[Leg], memo: str) -> Posting:
     return Posting(key=f"gift-send:{send_id}", kind="gift", legs=legs, ref=f"gift-send:{send_id}", memo=memo)
 
 
-def _write_send(send_id: int | None, row: dict, legs: list[Leg], memo: str) -> int:
+def _write_send(send: GiftSend, legs: list[Leg], also: Sequence[tuple[str, list[Any]]] = ()) -> int:
     """The send's row and its ledger posting; the row's id. Raises ``InsufficientFunds``.
 
-    On PostgreSQL (``send_id`` drawn by the facts query) both are one statement, prepared once per
-    connection: the posting's expressions (``ledger.services.posting_statement``) and the row,
-    written only if the posting's entries were (decision 0010). Elsewhere: the row, then ``post_once``.
+    On PostgreSQL (the id drawn by the facts query) both are one statement, prepared once per
+    connection: the posting's expressions (``ledger.services.posting_statement``), the row, written
+    only if the posting's entries were, and ``also``: expressions (sql, params) that may refer to
+    the row (``s``), each writing one row (the idempotency record's response: ``@idempotent``).
+    Elsewhere: the row, then ``post_once`` (``also`` is PostgreSQL's only).
     """
-    if send_id is None:
+    row = {name: getattr(send, name) for name in _SEND_ROW.columns}
+    memo = f"{send.quantity} × {send.gift.name}"
+    if send.pk is None:
+        if also:
+            raise ValueError("Expressions written with the send are PostgreSQL's")
         send_id = _SEND_ROW.insert(**row)
         post_once(_posting(send_id, legs, memo), savepoint=False)
         return send_id
-    posting = _posting(send_id, legs, memo)
+    posting = _posting(send.pk, legs, memo)
     statement = posting_statement(posting, now=row["created_at"])
-    send_sql, send_params = _SEND_CTE.as_cte("s", after="e", id=send_id, **row)
     with connection.cursor() as cursor:
-        run_prepared(cursor, statement.sql(also=[send_sql], results=["(SELECT count(*) FROM s)"]),
-                     [*statement.params, *send_params], legs=len(legs))
-        values = cursor.fetchone()
-    if statement.outcome(values) is None or values[-1] != 1:
-        raise LedgerError(f"{posting.key}: the posting or its send row was not written.")
-    return send_id
+        if statement.run(cursor, [_SEND_CTE.as_cte("s", after="e", id=send.pk, **row), *also]) is None:
+            raise LedgerError(f"{posting.key} was posted before: send ids are drawn once.")
+    return send.pk
+
+
+@dataclass
+class PlannedSend:
+    """A gift send that has passed every check and is not written yet: ``send`` (unsaved; on
+    PostgreSQL its ``pk`` is already drawn, so its response can be written with it) and the
+    posting's legs. ``gift_send_write`` writes it."""
+
+    send: GiftSend
+    legs: list[Leg]
 
 
 def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
               live_stream: int | None = None, savepoint: bool = True) -> GiftSend:
-    """Send ``quantity`` × ``gift`` to a creator's public video or live stream.
+    """Send ``quantity`` × ``gift`` to a creator's public video or live stream (``gift_send_plan``,
+    then ``gift_send_write``). ``savepoint=False`` is for callers whose own atomic block rolls back
+    on any exception from here: one round trip less each way."""
+    with transaction.atomic(savepoint=savepoint):
+        planned = gift_send_plan(fan=fan, creator=creator, gift=gift, quantity=quantity, video=video,
+                                 live_stream=live_stream)
+        return gift_send_write(planned, savepoint=False)
+
+
+def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
+                    also: Sequence[tuple[str, list[Any]]] = ()) -> GiftSend:
+    """Write a planned send and its posting (with ``also``: ``_write_send``); the saved send."""
+    send = planned.send
+    try:
+        with transaction.atomic(savepoint=savepoint):
+            # No savepoint of its own below: any failure leaves this atomic block, which rolls back.
+            send.pk = _write_send(send, planned.legs, also)
+    except InsufficientFunds as exc:
+        raise NotEnoughCoins(f"Not enough coins: {send.coins_spent:,} needed.",
+                             {"quantity": ["Buy more coins or send fewer."]}) from exc
+    return send
+
+
+def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
+                   live_stream: int | None = None) -> PlannedSend:
+    """Check a send of ``quantity`` × ``gift`` to a creator's public video or live stream and
+    plan it (nothing is written but, the first time, the owners' accounts).
 
     The hottest path of the platform, so every fact it checks is read in one query
     (``selectors.gift_send_facts``) and the refusals are worked out from those facts in the order
-    API.md documents them. ``savepoint=False`` is for callers whose own atomic block rolls back on
-    any exception from here (the idempotent API view): one round trip less each way.
+    API.md documents them.
     """
     if (video is None) == (live_stream is None):
         raise ValidationError({"video": ["Send to exactly one target: a video or a live stream."]})
@@ -182,9 +220,11 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
     if facts["user_id"] == fan.pk:
         raise ValidationError({"creator": ["You cannot send gifts to yourself."]})
     # The settings this send reads, and those of the breakdown its response shows (kept for the
-    # rest of the request by config's request memo), in one cache round trip.
+    # rest of the request by config's request memo): kept by the process while the facts query
+    # finds the settings table unchanged (PostgreSQL), else in one cache round trip.
     min_age, rate_num, rate_den, *_ = config.get_many(gift_config.MIN_AGE, gift_config.DIAMONDS_PER_COIN_NUM,
-                                                      gift_config.DIAMONDS_PER_COIN_DEN, *BREAKDOWN_SETTINGS)
+                                                      gift_config.DIAMONDS_PER_COIN_DEN, *BREAKDOWN_SETTINGS,
+                                                      version=facts.get("settings_version"))
     require_age(fan, min_age, action="send gifts")
     if facts["blocked"]:
         raise Blocked(f"@{handle} does not accept gifts from you.")
@@ -201,31 +241,21 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
     rate = _rate(rate_num, rate_den)
     coins = item.coins * quantity
     diamonds, remainder = convert(coins, rate)
-    with transaction.atomic(savepoint=savepoint):
-        row = {"fan_id": fan.pk, "creator_id": facts["id"], "gift_id": item.pk, "quantity": quantity,
-               "video_id": video, "live_stream_id": live_stream, "coins_spent": coins,
-               "diamonds_credited": diamonds, "remainder_micro": remainder, "rate_num": rate.numerator,
-               "rate_den": rate.denominator, "created_at": timezone.now()}
-        # Both owners' accounts in one query (or none: remembered); platform accounts likewise.
-        fan_coins, creator_diamonds = accounts_for((fan, AccountKind.COINS, COIN),
-                                                   (facts["user_id"], AccountKind.DIAMONDS, DIAMOND))
-        legs = [Leg(fan_coins, -coins), Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
-        if diamonds:
-            legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -diamonds),
-                     Leg(creator_diamonds, diamonds)]
-        if remainder:
-            legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), -remainder),
-                     Leg(platform_account(AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND), remainder)]
-        try:
-            # No savepoint of its own: any failure leaves this atomic block, which rolls back.
-            send_id = _write_send(facts.get("send_id"), row, legs, f"{quantity} × {item.name}")
-        except InsufficientFunds as exc:
-            raise NotEnoughCoins(f"Not enough coins: {coins:,} needed.",
-                                 {"quantity": ["Buy more coins or send fewer."]}) from exc
-        send = GiftSend(pk=send_id, **row)
-        send.gift, send.fan = item, fan
-    return send
-
+    send = GiftSend(pk=facts.get("send_id"), fan=fan, creator_id=facts["id"], gift=item, quantity=quantity,
+                    video_id=video, live_stream_id=live_stream, coins_spent=coins, diamonds_credited=diamonds,
+                    remainder_micro=remainder, rate_num=rate.numerator, rate_den=rate.denominator,
+                    created_at=timezone.now())
+    # Both owners' accounts in one query (or none: remembered); platform accounts likewise.
+    fan_coins, creator_diamonds = accounts_for((fan, AccountKind.COINS, COIN),
+                                               (facts["user_id"], AccountKind.DIAMONDS, DIAMOND))
+    legs = [Leg(fan_coins, -coins), Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
+    if diamonds:
+        legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -diamonds),
+                 Leg(creator_diamonds, diamonds)]
+    if remainder:
+        legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), -remainder),
+                 Leg(platform_account(AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND), remainder)]
+    return PlannedSend(send, legs)
 
 # --- coin purchases ------------------------------------------------------------------------------
 def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPurchase:

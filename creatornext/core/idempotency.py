@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -88,6 +89,41 @@ def _store(record_id: int, status: int, body: str) -> None:
                        "WHERE id = %s", [status, body, record_id])
 
 
+class Claim:
+    """The request's claimed key, inside an ``@idempotent`` handler (``claim_of(request)``).
+
+    A handler whose last statement can write the response too (the gift send: ``expression``)
+    saves the decorator's own UPDATE, a round trip while the request holds its row locks. The body
+    must be what the handler returns (``json.dumps(data, cls=JSONEncoder)`` of the Response's data).
+    """
+
+    def __init__(self, record_id: int) -> None:
+        self.record_id = record_id
+        self.stored: int | None = None  # the status written by the handler's own statement
+
+    def expression(self, name: str, *, after: str, status: int, data: Any) -> tuple[str, list[Any]]:
+        """``name AS (UPDATE <the record> … WHERE EXISTS (SELECT FROM after) RETURNING 1)``, and
+        its params, for a PostgreSQL statement that writes one row only if ``after`` wrote."""
+        if not (name.isidentifier() and after.isidentifier()):
+            raise ValueError("Expression names are plain identifiers")
+        self.stored = status  # if the statement fails, the request rolls back, the claim included
+        # Only the two checked identifiers are interpolated; every value is a parameter.
+        return (f"{name} AS (UPDATE core_idempotencyrecord SET response_status = %s::smallint, "  # noqa: S608  # nosec B608
+                f"response_body = %s::text WHERE id = %s::bigint AND EXISTS (SELECT FROM {after}) "
+                "RETURNING 1)"), [status, json.dumps(data, cls=JSONEncoder), self.record_id]
+
+
+_CLAIM = "idempotency_claim"
+
+
+def claim_of(request: Request) -> Claim:
+    """The key ``@idempotent`` claimed for this request (inside the handler only)."""
+    claim = getattr(request, _CLAIM, None)
+    if not isinstance(claim, Claim):
+        raise RuntimeError("Not inside an @idempotent handler")
+    return claim
+
+
 def idempotent(handler):
     @functools.wraps(handler)
     def wrapper(view, request: Request, *args, **kwargs):
@@ -103,12 +139,16 @@ def idempotent(handler):
                 # Committed by an earlier (or just-finished concurrent) request: replay it.
                 existing = IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key)
                 return _replay(existing, fingerprint)
+            claim = Claim(record_id)
+            setattr(request, _CLAIM, claim)
             response = handler(view, request, *args, **kwargs)
-            if 200 <= response.status_code < 300:
+            if not 200 <= response.status_code < 300:
+                transaction.set_rollback(True)  # a refusal stores nothing
+            elif claim.stored is None:
                 # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
                 _store(record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
-            else:
-                transaction.set_rollback(True)  # a refusal stores nothing
+            elif claim.stored != response.status_code:
+                raise RuntimeError(f"Stored a {claim.stored} response, returned a {response.status_code}")
             return response
 
     return wrapper

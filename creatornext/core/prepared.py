@@ -295,6 +295,7 @@ class PreparedInsert:
         self.columns = list(columns)
         self._server = server
         self._statements: dict[str, ServerStatement | None] = {}
+        self._ctes: dict[str, str] = {}
 
     def _sql(self, connection: Any) -> str:
         qn = connection.ops.quote_name
@@ -308,20 +309,25 @@ class PreparedInsert:
         """The insert as an expression of a larger PostgreSQL statement, written only if the
         expression ``after`` returned a row: ``name AS (INSERT … SELECT … WHERE EXISTS (SELECT
         FROM after))``, with each value cast to its column's type (the statement may be prepared,
-        and PostgreSQL then has no other way to know them). Returns (sql, params)."""
+        and PostgreSQL then has no other way to know them). Returns (sql, params); the text is
+        made once per (name, after) and database (a foreign key's type is looked up each time)."""
         if set(values) != {f.attname for f in self._fields}:
             raise TypeError(f"PreparedInsert takes exactly {[f.attname for f in self._fields]}")
-        if not (name.isidentifier() and after.isidentifier()):
-            raise ValueError("Expression names are plain identifiers")
         connection = connections[DEFAULT_DB_ALIAS]
-        qn = connection.ops.quote_name
-        columns = ", ".join(qn(f.column) for f in self._fields)
-        casts = ", ".join(f"%s::{f.db_type(connection)}" for f in self._fields)
-        params = [f.get_db_prep_save(values[f.attname], connection) for f in self._fields]
-        # Only the model's own table, column and type names and the given identifiers are
-        # interpolated; every value is a parameter.
-        return (f"{name} AS (INSERT INTO {qn(self._model._meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608
-                f"SELECT {casts} WHERE EXISTS (SELECT FROM {after}) RETURNING 1)"), params
+        key = f"{connection.settings_dict['NAME']} {name} {after}"
+        sql = self._ctes.get(key)
+        if sql is None:
+            if not (name.isidentifier() and after.isidentifier()):
+                raise ValueError("Expression names are plain identifiers")
+            qn = connection.ops.quote_name
+            columns = ", ".join(qn(f.column) for f in self._fields)
+            casts = ", ".join(f"%s::{f.db_type(connection)}" for f in self._fields)
+            # Only the model's own table, column and type names and the checked identifiers are
+            # interpolated; every value is a parameter.
+            sql = self._ctes[key] = (
+                f"{name} AS (INSERT INTO {qn(self._model._meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608
+                f"SELECT {casts} WHERE EXISTS (SELECT FROM {after}) RETURNING 1)")
+        return sql, [f.get_db_prep_save(values[f.attname], connection) for f in self._fields]
 
     def insert(self, **values: Any) -> Any:
         """Insert the row; return its primary key."""

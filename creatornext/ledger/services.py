@@ -281,48 +281,45 @@ def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | N
 
 @dataclass
 class PostingStatement:
-    """A posting as the common table expressions of one PostgreSQL statement (``posting_statement``),
-    for ``post_once`` and for a hot path that writes its own record in the same statement (the gift
-    send: its row is one more expression, ``WHERE EXISTS (SELECT FROM e)``).
-
-    Run ``sql()`` (a caller may add expressions and result columns after the posting's) with
-    ``params`` (then the caller's), and hand the row to ``outcome``.
-    """
+    """A posting as the common table expressions of one PostgreSQL statement
+    (``posting_statement``), for ``post_once`` and for a hot path that writes its own rows in the
+    same statement (the gift send: its row, and the request's idempotency record). ``run`` it."""
 
     posting: Posting
     ctes: list[str]
     params: list[Any]
     accounts: list[Account]
 
-    def sql(self, *, also: Sequence[str] = (), results: Sequence[str] = ()) -> str:
-        """The statement: the posting's expressions, then ``also`` (a caller's own, which may
-        refer to ``e``, the entries), selecting the posting's results, then ``results``."""
-        counts = [f"(SELECT count(*) FROM b{i})" for i in range(len(self.accounts))]  # noqa: S608  # nosec B608
-        columns = ["(SELECT id FROM t)", "(SELECT count(*) FROM e)", *counts, *results]
+    def run(self, cursor: Any, also: Sequence[tuple[str, list[Any]]] = ()) -> int | None:
+        """Run the statement: the posting's expressions, then ``also``, each ``(sql, params)`` with
+        sql ``name AS (…)`` writing exactly one row (it may refer to ``e``, the entries, or to an
+        earlier one). Returns the transaction's id, or None if the key was posted before (then
+        nothing was written, ``also`` included). Raises ``InsufficientFunds`` for the first account
+        whose rule refused (the caller's atomic block then rolls back the transaction row and any
+        update before it), ``LedgerError`` if an entry or an ``also`` row is missing."""
+        names = [sql.split(" ", 1)[0] for sql, _ in also]
+        if not all(name.isidentifier() for name in names):
+            raise ValueError("Each expression is 'name AS (…)'")
+        balances = [f"b{i}" for i in range(len(self.accounts))]
+        counts = [f"(SELECT count(*) FROM {name})" for name in [*balances, *names]]  # noqa: S608  # nosec B608
         # Only generated aliases and the callers' own fixed SQL: every value is a parameter.
-        return f"WITH {', '.join([*self.ctes, *also])} SELECT {', '.join(columns)}"  # nosec B608
-
-    @property
-    def result_count(self) -> int:
-        return 2 + len(self.accounts)
-
-    def outcome(self, values: Sequence[Any]) -> int | None:
-        """The transaction's id, or None if the key was posted before (nothing was written).
-        Raises ``InsufficientFunds`` for the first account whose rule refused; the caller's atomic
-        block then rolls back the transaction row and any update before it."""
-        txn_id, entries, *passed = values[:self.result_count]
+        sql = (f"WITH {', '.join([*self.ctes, *(text for text, _ in also)])} "  # noqa: S608  # nosec B608
+               f"SELECT (SELECT id FROM t), (SELECT count(*) FROM e), {', '.join(counts) or 'NULL'}")
+        run_prepared(cursor, sql, [*self.params, *(p for _, params in also for p in params)],
+                     legs=len(self.posting.legs))
+        txn_id, entries, *written = cursor.fetchone()
         if txn_id is None:
             return None
-        for account, count in zip(self.accounts, passed, strict=True):
+        for account, count in zip(self.accounts, written, strict=False):
             if not count:
                 raise InsufficientFunds(account)
-        if entries != len(self.posting.legs):
-            raise LedgerError(f"Posting {self.posting.key}: {entries} of {len(self.posting.legs)} entries written.")
+        extra = written[len(self.accounts):] if names else []
+        if entries != len(self.posting.legs) or any(count != 1 for count in extra):
+            raise LedgerError(f"Posting {self.posting.key}: {entries} of {len(self.posting.legs)} entries "
+                              f"and {extra} of its other rows written.")
         return txn_id
 
 
-# One prepared statement per shape of posting (legs, accounts and their rules): PostgreSQL parses
-# and plans each shape once per connection (core.prepared.ServerStatement); the values change.
 # Postings of more legs (batches, settlements) are rare, and each shape of them rarer: plainly.
 _STATEMENTS: dict[str, ServerStatement] = {}
 _STATEMENT_NUMBERS = itertools.count()
@@ -423,10 +420,8 @@ def post_once(posting: Posting, *, savepoint: bool = True) -> tuple[Transaction,
     with transaction.atomic(savepoint=savepoint):
         now = timezone.now()
         if connection.vendor == "postgresql":
-            statement = posting_statement(posting, now)
             with connection.cursor() as cursor:
-                run_prepared(cursor, statement.sql(), statement.params, legs=len(posting.legs))
-                txn_id = statement.outcome(cursor.fetchone())
+                txn_id = posting_statement(posting, now).run(cursor)
             if txn_id is None:
                 return Transaction.objects.get(key=posting.key), False
         else:

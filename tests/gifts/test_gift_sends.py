@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from django.db import connection
 
 from creatornext.accounts.models import Block
 from creatornext.core import config
+from creatornext.core.models import IdempotencyRecord
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind, Entry
 from eligibility.defaults import seed_defaults
@@ -18,7 +20,7 @@ from gifts.defaults import seed_catalog
 from gifts.models import GiftSend, Video, WalletLock
 from tests.eligibility.helpers import enroll, make_creator
 from tests.gifts.conftest import gift_id
-from tests.support.concurrency import many_connections
+from tests.support.concurrency import many_connections, run_together
 from tests.support.ledger import give_coins
 from tests.support.world import api_client, make_user
 
@@ -143,12 +145,12 @@ def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, djan
                                                           django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         send(fan, video)  # accounts exist after the first send
-    # 9 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
-    # savepoint pair a test adds (2), the idempotency record (insert; update), the send's facts (one
-    # query: gift, creator, stream, block, wallet lock, enrolment, the send's id), then the send row
-    # and its posting in one statement (key, fan update, creator update, entries, row). Both
-    # owners' accounts are remembered after the first send, like the platform accounts.
-    with django_assert_max_num_queries(9):
+    # 8 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
+    # savepoint pair a test adds (2), the idempotency key's claim, the send's facts (one query:
+    # gift, creator, stream, block, wallet lock, enrolment, the send's id), then one statement for
+    # the send row, its posting (key, fan update, creator update, entries) and the stored response.
+    # Both owners' accounts are remembered after the first send, like the platform accounts.
+    with django_assert_max_num_queries(8):
         assert send(fan, video).status_code == 201
 
 
@@ -195,3 +197,53 @@ def test_r2_100_concurrent_sends_costing_twice_the_coins_never_overdraw_and_conv
     assert debited == 250
     assert credited * 1_000_000 + remainder == debited * 1_000_000  # rate 1:1
     assert GiftSend.objects.count() == 50
+
+
+def test_a_repeated_send_replays_its_stored_response_and_moves_coins_once(fan, video, creator):
+    # On PostgreSQL the response is written by the send's own statement (Claim.expression).
+    client = api_client(fan)
+    body = {"creator": creator.handle, "gift": gift_id("Rainbow"), "quantity": 2, "video": video.pk}
+    first = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="once")
+    again = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="once")
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert (coins(fan), diamonds(creator.user), GiftSend.objects.count()) == (800, 200, 1)
+    record = IdempotencyRecord.objects.get(key="once")
+    assert (record.response_status, json.loads(record.response_body)) == (201, first.json())
+
+
+def test_the_hand_built_response_is_what_its_output_serializer_renders(send, fan, video):
+    from gifts import services
+    from gifts.api import GiftSendCreateApi
+
+    data = send(fan, video, gift="Rainbow", quantity=3).json()
+    sent = GiftSend.objects.select_related("gift").get(pk=data["id"])
+    b = services.breakdown(sent.coins_spent, sent.diamonds_credited)
+    rendered = GiftSendCreateApi.OutputSerializer({
+        "id": sent.pk, "gift": sent.gift.name, "quantity": sent.quantity, "coins_spent": sent.coins_spent,
+        "diamonds_credited": sent.diamonds_credited, "diamonds_remainder": "0",
+        "list_value": b.list_value, "creator_value": b.creator_value,
+        "platform_share_bps": b.platform_share_bps}).data
+    assert data == dict(rendered) == GiftSendCreateApi.out(sent)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses():
+    seed_defaults()
+    seed_catalog()
+    creator = make_creator("maya.makes")
+    enroll(creator, "creator-next", "video-gifts")
+    video = Video.objects.create(creator=creator, kind="original", title="burst")
+    fan = make_user("fan")
+    give_coins(fan, 100)
+    body = {"creator": "maya.makes", "gift": gift_id("Panda"), "quantity": 1, "video": video.pk}
+
+    def duplicate(_):
+        r = api_client(fan).post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="burst")
+        return r.status_code, r.content
+
+    results = run_together(10, duplicate)
+    assert {status for status, _ in results} == {201}
+    assert len({content for _, content in results}) == 1  # byte-identical
+    assert (coins(fan), GiftSend.objects.count(), IdempotencyRecord.objects.filter(key="burst").count()) == (95, 1, 1)

@@ -94,3 +94,39 @@ def test_a_request_reads_each_setting_from_the_shared_cache_once_and_sees_one_va
     assert config.get(HOLD_DAYS) == 6
     assert config.get(HOLD_DAYS) == 6
     assert len(reads) == 4
+
+
+def _version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(config.VERSION_SQL)
+        return cursor.fetchone()[0]
+
+
+def test_values_read_at_a_version_of_the_settings_are_kept_until_it_changes(monkeypatch,
+                                                                             django_assert_num_queries):
+    from django.core.cache import cache
+
+    staff = make_user("boss", staff=True)
+    config.set_value(definition=HOLD_DAYS, value=5, actor=staff)
+    reads = []
+    real_get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: reads.append(keys) or real_get_many(keys))
+    # A stale shared cache (cleared only after a change commits) is not what a version keeps.
+    cache.set("config:" + HOLD_DAYS.key, 9)
+    first = _version()
+    assert config.get_many(HOLD_DAYS, version=first) == [5]
+    with django_assert_num_queries(0):
+        assert config.get_many(HOLD_DAYS, version=first) == [5]
+    config.set_value(definition=HOLD_DAYS, value=3, actor=staff)
+    second = _version()
+    assert second != first
+    assert config.get_many(HOLD_DAYS, version=second) == [3]
+    # Deleting a row brings back the default, and changes the version too.
+    from creatornext.core.models import Setting
+
+    Setting.objects.filter(key=HOLD_DAYS.key).delete()
+    assert _version() != second
+    assert config.get_many(HOLD_DAYS, version=_version()) == [7]
+    assert reads == []  # never the shared cache
