@@ -169,7 +169,7 @@ class GiftSendCreateApi(APIView):
 
     @extend_schema(operation_id="gift_sends_create", request=InputSerializer,
                    responses={201: OutputSerializer}, parameters=[IDEMPOTENCY])
-    @idempotent
+    @idempotent(deferred=True)  # every effect of a send is in its transaction
     def post(self, request: Request) -> Response:
         """Send a gift to a creator's video: coins become the creator's diamonds."""
         assert isinstance(request.user, User)
@@ -179,10 +179,10 @@ class GiftSendCreateApi(APIView):
         if planned.send.pk is None:  # SQLite: the id is known once the row is written
             return Response(self.out(services.gift_send_write(planned, savepoint=False)),
                             status=status.HTTP_201_CREATED)
-        # PostgreSQL: the response is written by the send's own statement, with the row and its
-        # posting (one round trip fewer while the creator's diamonds row is locked).
+        # PostgreSQL: the key's record and its response are written by the send's own statement,
+        # with the row and its posting (no claim before it, no update after it).
         out = self.out(planned.send)
-        record = claim_of(request).expression("k", after="s", status=status.HTTP_201_CREATED, data=out)
+        record = claim_of(request).expression("k", status=status.HTTP_201_CREATED, data=out)
         services.gift_send_write(planned, savepoint=False, also=[record])
         return Response(out, status=status.HTTP_201_CREATED)
 

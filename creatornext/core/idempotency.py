@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -90,41 +90,74 @@ def _store(record_id: int, status: int, body: str) -> None:
 
 
 class Claim:
-    """The request's claimed key, inside an ``@idempotent`` handler (``claim_of(request)``).
+    """The request's ``Idempotency-Key`` inside an ``@idempotent`` handler (``claim_of(request)``).
 
-    A handler whose last statement can write the response too (the gift send: ``expression``)
-    saves the decorator's own UPDATE, a round trip while the request holds its row locks. The body
-    must be what the handler returns (``json.dumps(data, cls=JSONEncoder)`` of the Response's data).
+    By default the key is claimed before the handler runs (``record_id``), so a duplicate in flight
+    waits there, and the response is stored after it. ``@idempotent(deferred=True)`` is for a
+    handler whose every effect is in this database transaction (nothing sent elsewhere: it may run
+    twice for one key, once rolled back): the record is written once, with its response, by the
+    handler's own last statement (``expression``: the gift send) or by the decorator after it. A
+    duplicate finds the key taken at that insert, after waiting for one still in flight; its whole
+    transaction rolls back and it replays the stored response. One statement instead of two on
+    the platform's hottest path, and no round trip before the work.
     """
 
-    def __init__(self, record_id: int) -> None:
-        self.record_id = record_id
+    def __init__(self, user_id: int, endpoint: str, key: str, fingerprint: str) -> None:
+        self.user_id, self.endpoint, self.key, self.fingerprint = user_id, endpoint, key, fingerprint
+        self.record_id: int | None = None  # claimed up front (not deferred)
         self.stored: int | None = None  # the status written by the handler's own statement
 
-    def expression(self, name: str, *, after: str, status: int, data: Any) -> tuple[str, list[Any]]:
-        """``name AS (UPDATE <the record> … WHERE EXISTS (SELECT FROM after) RETURNING 1)``, and
-        its params, for a PostgreSQL statement that writes one row only if ``after`` wrote."""
-        if not (name.isidentifier() and after.isidentifier()):
+    def expression(self, name: str, *, status: int, data: Any) -> tuple[str, list[Any]]:
+        """A deferred claim's record with its response, as ``name AS (INSERT … RETURNING 1)`` and
+        its params, for the handler's PostgreSQL statement. It must be written whatever else the
+        statement refuses (a duplicate has to meet the key): a refusal raises, and rolls it back."""
+        if self.record_id is not None:
+            raise RuntimeError("The key was claimed up front: the decorator stores the response")
+        if not name.isidentifier():
             raise ValueError("Expression names are plain identifiers")
-        self.stored = status  # if the statement fails, the request rolls back, the claim included
-        # Only the two checked identifiers are interpolated; every value is a parameter.
-        return (f"{name} AS (UPDATE core_idempotencyrecord SET response_status = %s::smallint, "  # noqa: S608  # nosec B608
-                f"response_body = %s::text WHERE id = %s::bigint AND EXISTS (SELECT FROM {after}) "
-                "RETURNING 1)"), [status, json.dumps(data, cls=JSONEncoder), self.record_id]
+        self.stored = status
+        # Only the checked identifier is interpolated; every value is a parameter.
+        return (f"{name} AS (INSERT INTO core_idempotencyrecord "  # noqa: S608  # nosec B608
+                "(user_id, endpoint, key, fingerprint, response_status, response_body, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING 1)"), [*self._row(status, data)]
+
+    def _row(self, status: int, data: Any) -> list[Any]:
+        # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
+        return [self.user_id, self.endpoint, self.key, self.fingerprint, status,
+                json.dumps(data, cls=JSONEncoder), connection.ops.adapt_datetimefield_value(timezone.now())]
+
+    def insert(self, status: int, data: Any) -> None:
+        """Write a deferred claim's record with its response (raises IntegrityError if taken)."""
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO core_idempotencyrecord (user_id, endpoint, key, fingerprint, "
+                           "response_status, response_body, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                           self._row(status, data))
 
 
 _CLAIM = "idempotency_claim"
+KEY_CONSTRAINT = "idempotency_key_once"
 
 
 def claim_of(request: Request) -> Claim:
-    """The key ``@idempotent`` claimed for this request (inside the handler only)."""
+    """The request's key (inside an ``@idempotent`` handler only)."""
     claim = getattr(request, _CLAIM, None)
     if not isinstance(claim, Claim):
         raise RuntimeError("Not inside an @idempotent handler")
     return claim
 
 
-def idempotent(handler):
+def _key_taken(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:  # PostgreSQL names the constraint
+        return diag.constraint_name == KEY_CONSTRAINT
+    return "core_idempotencyrecord" in str(exc)  # SQLite names the table and columns
+
+
+def idempotent(handler=None, *, deferred: bool = False):
+    """``@idempotent`` or ``@idempotent(deferred=True)`` on an API view handler (see ``Claim``)."""
+    if handler is None:
+        return functools.partial(idempotent, deferred=deferred)
+
     @functools.wraps(handler)
     def wrapper(view, request: Request, *args, **kwargs):
         user = request.user
@@ -133,23 +166,34 @@ def idempotent(handler):
         fingerprint = canonical_fingerprint(request.data)
         match = request.resolver_match
         endpoint = f"{match.view_name if match else view.__class__.__name__} {request.method}"
-        with transaction.atomic():
-            record_id = _claim(user.pk, endpoint, key, fingerprint)
-            if record_id is None:
-                # Committed by an earlier (or just-finished concurrent) request: replay it.
-                existing = IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key)
-                return _replay(existing, fingerprint)
-            claim = Claim(record_id)
-            setattr(request, _CLAIM, claim)
-            response = handler(view, request, *args, **kwargs)
-            if not 200 <= response.status_code < 300:
-                transaction.set_rollback(True)  # a refusal stores nothing
-            elif claim.stored is None:
-                # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
-                _store(record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
-            elif claim.stored != response.status_code:
-                raise RuntimeError(f"Stored a {claim.stored} response, returned a {response.status_code}")
-            return response
+        claim = Claim(user.pk, endpoint, key, fingerprint)
+        setattr(request, _CLAIM, claim)
+        try:
+            with transaction.atomic():
+                if not deferred:
+                    claim.record_id = _claim(user.pk, endpoint, key, fingerprint)
+                    if claim.record_id is None:
+                        # Committed by an earlier (or just-finished concurrent) request: replay it.
+                        return _replay(IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key),
+                                       fingerprint)
+                response = handler(view, request, *args, **kwargs)
+                if not 200 <= response.status_code < 300:
+                    transaction.set_rollback(True)  # a refusal stores nothing
+                elif claim.stored is not None:
+                    if claim.stored != response.status_code:
+                        raise RuntimeError(f"Stored a {claim.stored} response, returned a {response.status_code}")
+                elif deferred:
+                    claim.insert(response.status_code, response.data)
+                else:
+                    assert claim.record_id is not None
+                    _store(claim.record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
+                return response
+        except IntegrityError as exc:
+            if not (deferred and _key_taken(exc)):
+                raise
+            # The key was taken while this request ran (by a duplicate, now committed): everything
+            # this request wrote is rolled back; answer as the first did.
+            return _replay(IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key), fingerprint)
 
     return wrapper
 

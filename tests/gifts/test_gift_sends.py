@@ -145,12 +145,13 @@ def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, djan
                                                           django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         send(fan, video)  # accounts exist after the first send
-    # 8 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
-    # savepoint pair a test adds (2), the idempotency key's claim, the send's facts (one query:
-    # gift, creator, stream, block, wallet lock, enrolment, the send's id), then one statement for
-    # the send row, its posting (key, fan update, creator update, entries) and the stored response.
-    # Both owners' accounts are remembered after the first send, like the platform accounts.
-    with django_assert_max_num_queries(8):
+    # 7 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
+    # savepoint pair a test adds (2), the send's facts (one query: gift, creator, stream, block,
+    # wallet lock, enrolment, the send's id, the settings' version), then one statement for the
+    # send row, its posting (key, fan update, creator update, entries) and the idempotency record
+    # with its response. Both owners' accounts are remembered after the first send, like the
+    # platform accounts.
+    with django_assert_max_num_queries(7):
         assert send(fan, video).status_code == 201
 
 
@@ -230,13 +231,16 @@ def test_the_hand_built_response_is_what_its_output_serializer_renders(send, fan
 
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses():
+    # The key is written with the send (@idempotent(deferred=True)): duplicates meet it at that
+    # insert, after the first commits, roll back and replay, even when the fan could afford only
+    # one send (a duplicate's own debit would be refused).
     seed_defaults()
     seed_catalog()
     creator = make_creator("maya.makes")
     enroll(creator, "creator-next", "video-gifts")
     video = Video.objects.create(creator=creator, kind="original", title="burst")
     fan = make_user("fan")
-    give_coins(fan, 100)
+    give_coins(fan, 5)
     body = {"creator": "maya.makes", "gift": gift_id("Panda"), "quantity": 1, "video": video.pk}
 
     def duplicate(_):
@@ -246,4 +250,26 @@ def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses
     results = run_together(10, duplicate)
     assert {status for status, _ in results} == {201}
     assert len({content for _, content in results}) == 1  # byte-identical
-    assert (coins(fan), GiftSend.objects.count(), IdempotencyRecord.objects.filter(key="burst").count()) == (95, 1, 1)
+    assert (coins(fan), GiftSend.objects.count(), IdempotencyRecord.objects.filter(key="burst").count()) == (0, 1, 1)
+
+
+def test_a_refused_send_leaves_its_key_free_for_the_retry(send, fan, video, creator, nothing_changed):
+    client = api_client(fan)
+    body = {"creator": creator.handle, "gift": gift_id("Rainbow"), "quantity": 20, "video": video.pk}
+    with nothing_changed():
+        refused = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="retry")
+    assert refused.status_code == 409
+    give_coins(fan, 1000)
+    again = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="retry")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert coins(fan) == 0
+
+
+def test_the_same_key_with_another_body_is_409_and_sends_nothing(fan, video, creator, nothing_changed):
+    client = api_client(fan)
+    body = {"creator": creator.handle, "gift": gift_id("Rose"), "quantity": 1, "video": video.pk}
+    assert client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    with nothing_changed():
+        other = client.post("/api/v1/gift-sends/", {**body, "quantity": 2}, format="json",
+                            HTTP_IDEMPOTENCY_KEY="k")
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
