@@ -54,7 +54,9 @@ class IdempotencyRecord(models.Model):
     duplicate waits on the unique index until the first commits, then replays it.
     """
 
-    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (user, endpoint, key) index leads with it, and every money
+    # request writes this table.
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+", db_index=False)
     endpoint = models.CharField(max_length=200)  # "api:tip-list POST"
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)  # sha256 of the canonical JSON body
