@@ -93,14 +93,13 @@ def _load(definition: SettingDef) -> Any:
 # PostgreSQL: the settings table's version, for a hot path's own query to select (``VERSION_SQL``)
 # and hand to ``get_many``: values read at a version are kept by the process until the version
 # changes, so the gift send reads no cache at all (a Redis round trip was ~10 % of its time).
-# The version is a digest of every row's value (not a time: clocks of two hosts may disagree), so
-# a value kept for a version is the value at that version; a row deleted (its default applies)
-# changes it too.
-VERSION_SQL = "SELECT md5(coalesce(string_agg(key || '=' || value::text, ',' ORDER BY key), '')) FROM core_setting"
-_versioned: dict[str, tuple[str, Any]] = {}
+# Every statement writing the table sets a new version in its own transaction (core migration
+# 0005: a trigger, from a sequence), so a value kept for a version is the value at that version.
+VERSION_SQL = "SELECT version FROM core_settings_version WHERE id = 1"
+_versioned: dict[str, tuple[Any, Any]] = {}
 
 
-def get_many(*definitions: SettingDef, version: str | None = None) -> list[Any]:
+def get_many(*definitions: SettingDef, version: Any = None) -> list[Any]:
     """The values of ``definitions`` with one cache round trip (hot paths read several), or none
     when the process read them at the same ``version`` of the settings table (``VERSION_SQL``,
     selected by the caller's own query, in its transaction)."""

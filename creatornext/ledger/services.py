@@ -9,6 +9,7 @@ shortest time; platform accounts keep no cached balance and are never locked.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -286,7 +287,7 @@ class PostingStatement:
     same statement (the gift send: its row, and the request's idempotency record). ``run`` it."""
 
     posting: Posting
-    ctes: list[str]
+    ctes: Sequence[str]
     params: list[Any]
     accounts: list[Account]
 
@@ -346,6 +347,34 @@ def _balance_changes(posting: Posting) -> tuple[list[Account], dict[int, int]]:
     return [a for a in lock_order(leg.account for leg in posting.legs) if deltas[a.pk]], deltas
 
 
+@functools.lru_cache(maxsize=256)
+def _posting_ctes(rules: tuple[Account.Rule, ...], legs: int) -> tuple[str, ...]:
+    """The text of a posting's expressions for its shape: the rules of the accounts it updates (in
+    lock order) and its number of legs. Made once per shape and process (``posting_statement``)."""
+    qn = connection.ops.quote_name
+    account_table, entry_table = qn(Account._meta.db_table), qn(Entry._meta.db_table)
+    # Only our own table names and generated aliases go into the text; every value is a parameter.
+    ctes = [f"t AS (INSERT INTO {qn(Transaction._meta.db_table)} "  # noqa: S608  # nosec B608
+            "(key, kind, ref, memo, metadata, created_at) VALUES (%s::varchar, %s::varchar, %s::varchar, "
+            "%s::text, %s::jsonb, %s::timestamptz) ON CONFLICT (key) DO NOTHING RETURNING id)"]
+    previous = "t"
+    for i, rule in enumerate(rules):
+        ctes.append(f"b{i} AS (UPDATE {account_table} SET balance = balance + %s::bigint "  # noqa: S608  # nosec B608
+                    f"WHERE id = %s::bigint{_RULE_SQL[rule][0]} AND EXISTS (SELECT FROM {previous}) "
+                    "RETURNING id, balance)")
+        previous = f"b{i}"
+    rows = ", ".join(["(%s::bigint, %s::varchar, %s::bigint, %s::bigint, %s::bigint, %s::timestamptz)"] * legs)
+    balances = " UNION ALL ".join(f"SELECT id, balance FROM b{i}" for i in range(len(rules)))  # noqa: S608  # nosec B608
+    joined = f" LEFT JOIN ({balances}) b ON b.id = v.a" if rules else ""
+    after = "b.balance - v.later" if rules else "NULL::bigint"
+    ctes.append(f"e AS (INSERT INTO {entry_table} "  # noqa: S608  # nosec B608
+                "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
+                f"SELECT t.id, v.a, v.asset, v.o, v.amount, {after}, v.created_at "
+                f"FROM t CROSS JOIN (VALUES {rows}) AS v(a, asset, o, amount, later, created_at){joined} "
+                f"WHERE EXISTS (SELECT FROM {previous}) RETURNING 1)")
+    return tuple(ctes)
+
+
 def posting_statement(posting: Posting, now: datetime) -> PostingStatement:
     """PostgreSQL: the whole posting as the expressions of one statement.
 
@@ -360,26 +389,13 @@ def posting_statement(posting: Posting, now: datetime) -> PostingStatement:
     """
     _validate(posting)
     accounts, deltas = _balance_changes(posting)
-    qn = connection.ops.quote_name
-    account_table, entry_table = qn(Account._meta.db_table), qn(Entry._meta.db_table)
     params: list[Any] = [posting.key, posting.kind, posting.ref, posting.memo,
                          Transaction._meta.get_field("metadata").get_db_prep_value(posting.metadata, connection),
                          now]
-    # Only our own table names and generated aliases go into the text; every value is a parameter.
-    ctes = [f"t AS (INSERT INTO {qn(Transaction._meta.db_table)} "  # noqa: S608  # nosec B608
-            "(key, kind, ref, memo, metadata, created_at) VALUES (%s::varchar, %s::varchar, %s::varchar, "
-            "%s::text, %s::jsonb, %s::timestamptz) ON CONFLICT (key) DO NOTHING RETURNING id)"]
-    previous = "t"
-    for i, account in enumerate(accounts):
-        condition, needs_param = _RULE_SQL[Account.Rule(account.rule)]
-        ctes.append(f"b{i} AS (UPDATE {account_table} SET balance = balance + %s::bigint "  # noqa: S608  # nosec B608
-                    f"WHERE id = %s::bigint{condition} AND EXISTS (SELECT FROM {previous}) RETURNING id, balance)")
+    for account in accounts:
         delta = deltas[account.pk]
-        params += [delta, account.pk, *([delta] if needs_param else [])]
-        previous = f"b{i}"
+        params += [delta, account.pk, *([delta] if _RULE_SQL[Account.Rule(account.rule)][1] else [])]
     updated = {a.pk for a in accounts}
-    rows = ", ".join(["(%s::bigint, %s::varchar, %s::bigint, %s::bigint, %s::bigint, %s::timestamptz)"]
-                     * len(posting.legs))
     later: dict[int, int] = defaultdict(int)  # what each account's legs after this one add
     tail: list[list[Any]] = []
     for leg in reversed(posting.legs):
@@ -389,14 +405,7 @@ def posting_statement(posting: Posting, now: datetime) -> PostingStatement:
         later[pk] += leg.amount
     for row in reversed(tail):
         params += row
-    balances = " UNION ALL ".join(f"SELECT id, balance FROM b{i}" for i in range(len(accounts)))  # noqa: S608  # nosec B608
-    joined = f" LEFT JOIN ({balances}) b ON b.id = v.a" if accounts else ""
-    after = "b.balance - v.later" if accounts else "NULL::bigint"
-    ctes.append(f"e AS (INSERT INTO {entry_table} "  # noqa: S608  # nosec B608
-                "(transaction_id, account_id, asset, owner_id, amount, balance_after, created_at) "
-                f"SELECT t.id, v.a, v.asset, v.o, v.amount, {after}, v.created_at "
-                f"FROM t CROSS JOIN (VALUES {rows}) AS v(a, asset, o, amount, later, created_at){joined} "
-                f"WHERE EXISTS (SELECT FROM {previous}) RETURNING 1)")
+    ctes = _posting_ctes(tuple(Account.Rule(a.rule) for a in accounts), len(posting.legs))
     return PostingStatement(posting, ctes, params, list(accounts))
 
 
