@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from django.db import transaction
 from django.http import Http404
 from django.templatetags.static import static
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -174,16 +175,24 @@ class GiftSendCreateApi(APIView):
         """Send a gift to a creator's video: coins become the creator's diamonds."""
         assert isinstance(request.user, User)
         data = _SEND_INPUT.run_validation(request.data)
-        # @idempotent's transaction rolls back on any exception, so no savepoint of its own.
-        planned = services.gift_send_plan(fan=request.user, **data)
-        if planned.send.pk is None:  # SQLite: the id is known once the row is written
-            return Response(self.out(services.gift_send_write(planned, savepoint=False)),
-                            status=status.HTTP_201_CREATED)
-        # PostgreSQL: the key's record and its response are written by the send's own statement,
-        # with the row and its posting (no claim before it, no update after it).
-        out = self.out(planned.send)
-        record = claim_of(request).expression("k", status=status.HTTP_201_CREATED, data=out)
-        services.gift_send_write(planned, savepoint=False, also=[record])
+        claim = claim_of(request)
+        planned = services.gift_send_plan(fan=request.user, create_accounts=False, **data)
+        if planned is not None and planned.send.pk is not None:
+            # PostgreSQL, every account there: one statement, its own transaction, writes the
+            # row, its posting and the key's record with this response (no claim before it, no
+            # update after it, no BEGIN or COMMIT).
+            out = self.out(planned.send)
+            services.gift_send_write(planned, also=[claim.expression("k", status=status.HTTP_201_CREATED,
+                                                                     data=out)])
+            return Response(out, status=status.HTTP_201_CREATED)
+        # An account's first use (created with the send, so that a refusal undoes it too), or
+        # SQLite (the send's id is known once its row is written): one transaction, the key first.
+        with transaction.atomic():
+            claim.take()  # first, so that a duplicate waits for this one and replays it
+            planned = services.gift_send_plan(fan=request.user, **data)
+            assert planned is not None
+            out = self.out(services.gift_send_write(planned, savepoint=False))
+            claim.respond(status.HTTP_201_CREATED, out)
         return Response(out, status=status.HTTP_201_CREATED)
 
 

@@ -33,7 +33,9 @@ from creatornext.ledger.services import (
     Posting,
     account_for,
     accounts_for,
+    accounts_if_any,
     platform_account,
+    platform_account_if_any,
     post,
     post_once,
     posting_statement,
@@ -175,6 +177,7 @@ def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int |
     with transaction.atomic(savepoint=savepoint):
         planned = gift_send_plan(fan=fan, creator=creator, gift=gift, quantity=quantity, video=video,
                                  live_stream=live_stream)
+        assert planned is not None  # accounts are created on first use
         return gift_send_write(planned, savepoint=False)
 
 
@@ -183,9 +186,14 @@ def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
     """Write a planned send and its posting (with ``also``: ``_write_send``); the saved send."""
     send = planned.send
     try:
-        with transaction.atomic(savepoint=savepoint):
-            # No savepoint of its own below: any failure leaves this atomic block, which rolls back.
+        if send.pk is not None and not connection.in_atomic_block:
+            # PostgreSQL, outside a transaction block: one statement, its own transaction, which
+            # undoes itself on a refusal (PostingStatement.run). No BEGIN and COMMIT round trips.
             send.pk = _write_send(send, planned.legs, also)
+        else:
+            with transaction.atomic(savepoint=savepoint):
+                # No savepoint of its own below: any failure leaves this atomic block, which rolls back.
+                send.pk = _write_send(send, planned.legs, also)
     except InsufficientFunds as exc:
         raise NotEnoughCoins(f"Not enough coins: {send.coins_spent:,} needed.",
                              {"quantity": ["Buy more coins or send fewer."]}) from exc
@@ -193,7 +201,7 @@ def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
 
 
 def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
-                   live_stream: int | None = None) -> PlannedSend:
+                   live_stream: int | None = None, create_accounts: bool = True) -> PlannedSend | None:
     """Check a send of ``quantity`` × ``gift`` to a creator's public video or live stream and
     plan it (nothing is written but, the first time, the owners' accounts).
 
@@ -245,16 +253,26 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
                     video_id=video, live_stream_id=live_stream, coins_spent=coins, diamonds_credited=diamonds,
                     remainder_micro=remainder, rate_num=rate.numerator, rate_den=rate.denominator,
                     created_at=timezone.now())
-    # Both owners' accounts in one query (or none: remembered); platform accounts likewise.
-    fan_coins, creator_diamonds = accounts_for((fan, AccountKind.COINS, COIN),
-                                               (facts["user_id"], AccountKind.DIAMONDS, DIAMOND))
-    legs = [Leg(fan_coins, -coins), Leg(platform_account(AccountKind.COINS_SPENT, COIN), coins)]
+    # Both owners' accounts in one query (or none: remembered); platform accounts likewise. Without
+    # ``create_accounts`` a missing one (its first use) makes the plan None: the caller plans again
+    # in a transaction, so that a refused send undoes the accounts it created too.
+    owners = ((fan, AccountKind.COINS, COIN), (facts["user_id"], AccountKind.DIAMONDS, DIAMOND))
+    fan_coins, creator_diamonds = accounts_for(*owners) if create_accounts else accounts_if_any(*owners)
+    kinds = [(AccountKind.COINS_SPENT, COIN)]
     if diamonds:
-        legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, DIAMOND), -diamonds),
-                 Leg(creator_diamonds, diamonds)]
+        kinds.append((AccountKind.DIAMONDS_ISSUED, DIAMOND))
     if remainder:
-        legs += [Leg(platform_account(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), -remainder),
-                 Leg(platform_account(AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND), remainder)]
+        kinds += [(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), (AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND)]
+    found = {key: platform_account_if_any(*key, create=create_accounts) for key in kinds}
+    platform = {key: account for key, account in found.items() if account is not None}
+    if fan_coins is None or creator_diamonds is None or len(platform) < len(found):
+        return None
+    legs = [Leg(fan_coins, -coins), Leg(platform[AccountKind.COINS_SPENT, COIN], coins)]
+    if diamonds:
+        legs += [Leg(platform[AccountKind.DIAMONDS_ISSUED, DIAMOND], -diamonds), Leg(creator_diamonds, diamonds)]
+    if remainder:
+        legs += [Leg(platform[AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND], -remainder),
+                 Leg(platform[AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND], remainder)]
     return PlannedSend(send, legs)
 
 # --- coin purchases ------------------------------------------------------------------------------

@@ -92,14 +92,16 @@ def _store(record_id: int, status: int, body: str) -> None:
 class Claim:
     """The request's ``Idempotency-Key`` inside an ``@idempotent`` handler (``claim_of(request)``).
 
-    By default the key is claimed before the handler runs (``record_id``), so a duplicate in flight
-    waits there, and the response is stored after it. ``@idempotent(deferred=True)`` is for a
-    handler whose every effect is in this database transaction (nothing sent elsewhere: it may run
-    twice for one key, once rolled back): the record is written once, with its response, by the
-    handler's own last statement (``expression``: the gift send) or by the decorator after it. A
-    duplicate finds the key taken at that insert, after waiting for one still in flight; its whole
-    transaction rolls back and it replays the stored response. One statement instead of two on
-    the platform's hottest path, and no round trip before the work.
+    By default the key is claimed before the handler runs (``record_id``), in the transaction
+    that holds the handler's effects, so a duplicate in flight waits there, and the response is
+    stored after the handler. ``@idempotent(deferred=True)`` is for a handler whose every effect
+    is in the database (nothing sent elsewhere: it may run twice for one key, once undone) and
+    which writes its effects and the key's record atomically itself: in its own last statement
+    (``expression``: the gift send, one statement that is its own transaction) or in its own
+    atomic block (``insert``). A duplicate finds the key taken at that insert, after waiting for
+    one still in flight; its writes are undone with the failed insert and it replays the stored
+    response. One statement instead of two on the platform's hottest path, no round trip before
+    the work, and no transaction held open around it.
     """
 
     def __init__(self, user_id: int, endpoint: str, key: str, fingerprint: str) -> None:
@@ -126,12 +128,23 @@ class Claim:
         return [self.user_id, self.endpoint, self.key, self.fingerprint, status,
                 json.dumps(data, cls=JSONEncoder), connection.ops.adapt_datetimefield_value(timezone.now())]
 
-    def insert(self, status: int, data: Any) -> None:
-        """Write a deferred claim's record with its response (raises IntegrityError if taken)."""
+    def take(self) -> None:
+        """A deferred claim taken now, before a handler's work in its own atomic block (its slow
+        path): the record without its response, so a duplicate waits here and then replays
+        (IntegrityError if the key is taken). ``respond`` writes the response on it."""
+        row = self._row(0, None)
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO core_idempotencyrecord (user_id, endpoint, key, fingerprint, "
-                           "response_status, response_body, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                           self._row(status, data))
+                           "response_body, created_at) VALUES (%s, %s, %s, %s, '', %s) RETURNING id",
+                           [*row[:4], row[6]])
+            self.record_id = cursor.fetchone()[0]
+
+    def respond(self, status: int, data: Any) -> None:
+        """The response on the record ``take`` wrote, in the same atomic block."""
+        if self.record_id is None:
+            raise RuntimeError("Take the key first")
+        self.stored = status
+        _store(self.record_id, status, json.dumps(data, cls=JSONEncoder))
 
 
 _CLAIM = "idempotency_claim"
@@ -168,32 +181,33 @@ def idempotent(handler=None, *, deferred: bool = False):
         endpoint = f"{match.view_name if match else view.__class__.__name__} {request.method}"
         claim = Claim(user.pk, endpoint, key, fingerprint)
         setattr(request, _CLAIM, claim)
-        try:
-            with transaction.atomic():
-                if not deferred:
-                    claim.record_id = _claim(user.pk, endpoint, key, fingerprint)
-                    if claim.record_id is None:
-                        # Committed by an earlier (or just-finished concurrent) request: replay it.
-                        return _replay(IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key),
-                                       fingerprint)
+        if deferred:
+            try:
+                # The handler writes its effects and the key's record atomically itself (one
+                # statement, or its own atomic block): no transaction is held open around it.
                 response = handler(view, request, *args, **kwargs)
-                if not 200 <= response.status_code < 300:
-                    transaction.set_rollback(True)  # a refusal stores nothing
-                elif claim.stored is not None:
-                    if claim.stored != response.status_code:
-                        raise RuntimeError(f"Stored a {claim.stored} response, returned a {response.status_code}")
-                elif deferred:
-                    claim.insert(response.status_code, response.data)
-                else:
-                    assert claim.record_id is not None
-                    _store(claim.record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
-                return response
-        except IntegrityError as exc:
-            if not (deferred and _key_taken(exc)):
-                raise
-            # The key was taken while this request ran (by a duplicate, now committed): everything
-            # this request wrote is rolled back; answer as the first did.
-            return _replay(IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key), fingerprint)
+            except IntegrityError as exc:
+                if not _key_taken(exc):
+                    raise
+                # The key was taken while this request ran (by a duplicate, now committed):
+                # everything this request wrote was undone with it; answer as the first did.
+                return _replay(IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key), fingerprint)
+            if 200 <= response.status_code < 300 and claim.stored != response.status_code:
+                raise RuntimeError(f"A deferred handler stored {claim.stored}, returned {response.status_code}")
+            return response
+        with transaction.atomic():
+            claim.record_id = _claim(user.pk, endpoint, key, fingerprint)
+            if claim.record_id is None:
+                # Committed by an earlier (or just-finished concurrent) request: replay it.
+                return _replay(IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key), fingerprint)
+            response = handler(view, request, *args, **kwargs)
+            if not 200 <= response.status_code < 300:
+                transaction.set_rollback(True)  # a refusal stores nothing
+            elif claim.stored is None:
+                _store(claim.record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
+            elif claim.stored != response.status_code:
+                raise RuntimeError(f"Stored a {claim.stored} response, returned a {response.status_code}")
+            return response
 
     return wrapper
 

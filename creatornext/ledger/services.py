@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from creatornext.core import config
@@ -122,6 +122,16 @@ def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
     For postings only: the ids are remembered (like platform accounts, below), so the returned
     objects' ``balance`` may be stale; read balances through the selectors.
     """
+    return [a for a in _owner_accounts_of(wanted, create=True) if a is not None]
+
+
+def accounts_if_any(*wanted: tuple[Any, str, str]) -> list[Account | None]:
+    """Like ``accounts_for``, creating nothing: None for each account that does not exist yet."""
+    return _owner_accounts_of(wanted, create=False)
+
+
+def _owner_accounts_of(wanted: Sequence[tuple[Any, str, str]], *, create: bool) -> list[Account | None]:
+    """``accounts_for`` and ``accounts_if_any``."""
     keys = []
     for owner, kind, asset in wanted:
         if kind not in OWNER_KINDS:
@@ -144,6 +154,8 @@ def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
 
         look_up([key for key in keys if key not in found])
         missing = [key for key in keys if key not in found]
+        if missing and not create:
+            return [found.get(key) for key in keys]
         if missing:  # first use: all created in one statement (a concurrent creator's rows win)
             Account.objects.bulk_create(
                 [_new_account(owner, kind, asset) for _, _, owner, kind, asset in missing],
@@ -178,6 +190,13 @@ def clear_account_cache(**_: Any) -> None:
 
 
 def platform_account(kind: str, asset: str) -> Account:
+    account = platform_account_if_any(kind, asset, create=True)
+    assert account is not None
+    return account
+
+
+def platform_account_if_any(kind: str, asset: str, *, create: bool = False) -> Account | None:
+    """The platform account, or None if it does not exist yet (``create``: made on first use)."""
     key = (connection.alias, str(connection.settings_dict["NAME"]), kind, asset)
     cached = _platform_accounts.get(key)
     if cached is not None:
@@ -185,8 +204,14 @@ def platform_account(kind: str, asset: str) -> Account:
     if kind in OWNER_KINDS:
         raise LedgerError(f"{kind} is an owner account kind.")
     _check_asset(asset)
-    account, _ = Account.objects.get_or_create(owner=None, kind=kind, asset=asset,
-                                               defaults={"balance": None, "rule": Account.Rule.ANY})
+    if create:
+        account, _ = Account.objects.get_or_create(owner=None, kind=kind, asset=asset,
+                                                   defaults={"balance": None, "rule": Account.Rule.ANY})
+    else:
+        found = Account.objects.filter(owner=None, kind=kind, asset=asset).first()
+        if found is None:
+            return None
+        account = found
     transaction.on_commit(lambda: _platform_accounts.setdefault(key, account))
     return account
 
@@ -280,6 +305,18 @@ def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | N
     return after
 
 
+REFUSED = "LD001"  # SQLSTATE of ledger_refuse (ledger migration 0009)
+
+
+def _refusal(exc: DatabaseError) -> str | None:
+    """The reason ``ledger_refuse`` gave, if it is what failed the statement."""
+    cause = exc.__cause__
+    if getattr(cause, "pgcode", None) != REFUSED:
+        return None
+    diag = getattr(cause, "diag", None)
+    return str(getattr(diag, "message_primary", "") or "")
+
+
 @dataclass
 class PostingStatement:
     """A posting as the common table expressions of one PostgreSQL statement
@@ -296,18 +333,25 @@ class PostingStatement:
         sql ``name AS (…)`` writing exactly one row (it may refer to ``e``, the entries, or to an
         earlier one). Returns the transaction's id, or None if the key was posted before (then
         nothing was written, ``also`` included). Raises ``InsufficientFunds`` for the first account
-        whose rule refused (the caller's atomic block then rolls back the transaction row and any
-        update before it), ``LedgerError`` if an entry or an ``also`` row is missing."""
+        whose rule refused, ``LedgerError`` if an entry or an ``also`` row is missing.
+
+        Inside a transaction block the caller's atomic block rolls back what the statement wrote
+        before a refusal. Outside one (autocommit) the statement is its own transaction and checks
+        itself: ``ledger_refuse`` (ledger migration 0009) fails it, so nothing of it stays.
+        """
         names = [sql.split(" ", 1)[0] for sql, _ in also]
         if not all(name.isidentifier() for name in names):
             raise ValueError("Each expression is 'name AS (…)'")
+        ctes = ", ".join([*self.ctes, *(text for text, _ in also)])
+        params = [*self.params, *(p for _, params in also for p in params)]
+        legs = len(self.posting.legs)
+        if not connection.in_atomic_block:
+            return self._run_alone(cursor, ctes, params, names)
         balances = [f"b{i}" for i in range(len(self.accounts))]
         counts = [f"(SELECT count(*) FROM {name})" for name in [*balances, *names]]  # noqa: S608  # nosec B608
         # Only generated aliases and the callers' own fixed SQL: every value is a parameter.
-        sql = (f"WITH {', '.join([*self.ctes, *(text for text, _ in also)])} "  # noqa: S608  # nosec B608
-               f"SELECT (SELECT id FROM t), (SELECT count(*) FROM e), {', '.join(counts) or 'NULL'}")
-        run_prepared(cursor, sql, [*self.params, *(p for _, params in also for p in params)],
-                     legs=len(self.posting.legs))
+        sql = f"WITH {ctes} SELECT (SELECT id FROM t), (SELECT count(*) FROM e), {', '.join(counts) or 'NULL'}"  # noqa: S608  # nosec B608
+        run_prepared(cursor, sql, params, legs=legs)
         txn_id, entries, *written = cursor.fetchone()
         if txn_id is None:
             return None
@@ -315,10 +359,37 @@ class PostingStatement:
             if not count:
                 raise InsufficientFunds(account)
         extra = written[len(self.accounts):] if names else []
-        if entries != len(self.posting.legs) or any(count != 1 for count in extra):
-            raise LedgerError(f"Posting {self.posting.key}: {entries} of {len(self.posting.legs)} entries "
+        if entries != legs or any(count != 1 for count in extra):
+            raise LedgerError(f"Posting {self.posting.key}: {entries} of {legs} entries "
                               f"and {extra} of its other rows written.")
         return txn_id
+
+    def _run_alone(self, cursor: Any, ctes: str, params: list[Any], names: list[str]) -> int | None:
+        """The statement as its own transaction, refusing itself (``run``)."""
+        # Only generated aliases and counts: "refused:i" names the first balance rule that refused.
+        balances = [(f"EXISTS (SELECT FROM b{i})", f"refused:{i}") for i in range(len(self.accounts))]  # nosec B608
+        entries = f"(SELECT count(*) FROM e) = {len(self.posting.legs)}"  # noqa: S608  # nosec B608
+        rows = [(f"(SELECT count(*) FROM {name}) = 1", f"missing:{name}") for name in names]  # noqa: S608  # nosec B608
+        checks = [("EXISTS (SELECT FROM t)", "posted"), *balances, (entries, "entries"), *rows]
+        guard = " ".join(f"WHEN NOT {condition} THEN ledger_refuse('{reason}')" for condition, reason in checks)
+        # The callers' rows are counted before the checks (the select list is evaluated in order),
+        # so each is written, or fails (a duplicate idempotency key), before a refusal: a duplicate
+        # of a send whose coins are now spent meets the key, and replays, instead of being refused.
+        written = "".join(f"{rows[i][0]}, " for i in range(len(rows)))
+        # Only generated aliases, counts and the callers' own fixed SQL: every value is a parameter.
+        sql = f"WITH {ctes} SELECT (SELECT id FROM t), {written}CASE {guard} ELSE true END"  # noqa: S608  # nosec B608
+        try:
+            run_prepared(cursor, sql, params, legs=len(self.posting.legs))
+        except DatabaseError as exc:
+            reason = _refusal(exc)
+            if reason is None:
+                raise
+            if reason == "posted":
+                return None
+            if reason.startswith("refused:"):
+                raise InsufficientFunds(self.accounts[int(reason.split(":")[1])]) from exc
+            raise LedgerError(f"Posting {self.posting.key}: {reason}") from exc
+        return cursor.fetchone()[0]
 
 
 # Postings of more legs (batches, settlements) are rare, and each shape of them rarer: plainly.

@@ -13,7 +13,7 @@ from creatornext.accounts.models import Block
 from creatornext.core import config
 from creatornext.core.models import IdempotencyRecord
 from creatornext.ledger import selectors as ledger
-from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind, Entry
+from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind, Entry, Transaction
 from eligibility.defaults import seed_defaults
 from gifts.config import DIAMONDS_PER_COIN_DEN, DIAMONDS_PER_COIN_NUM
 from gifts.defaults import seed_catalog
@@ -144,13 +144,15 @@ def test_a_private_or_another_creators_video_is_400(send, fan, creator, nothing_
 def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, django_assert_max_num_queries,
                                                           django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
-        send(fan, video)  # accounts exist after the first send
-    # 7 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the outer
-    # savepoint pair a test adds (2), the send's facts (one query: gift, creator, stream, block,
-    # wallet lock, enrolment, the send's id, the settings' version), then one statement for the
-    # send row, its posting (key, fan update, creator update, entries) and the idempotency record
-    # with its response. Both owners' accounts are remembered after the first send, like the
-    # platform accounts.
+        send(fan, video)  # accounts exist after the first send (made in a transaction of its own)
+        send(fan, video)  # the one-statement send, prepared once per connection
+    # 7 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the send's
+    # facts (one query: gift, creator, stream, block, wallet lock, enrolment, the send's id, the
+    # settings' version), then one statement for the send row, its posting (key, fan update,
+    # creator update, entries) and the idempotency record with its response — with the savepoint
+    # pair the test's own transaction adds around it (2); outside a transaction block that
+    # statement is its own transaction. Both owners' accounts are remembered after the first
+    # send, like the platform accounts.
     with django_assert_max_num_queries(7):
         assert send(fan, video).status_code == 201
 
@@ -198,6 +200,10 @@ def test_r2_100_concurrent_sends_costing_twice_the_coins_never_overdraw_and_conv
     assert debited == 250
     assert credited * 1_000_000 + remainder == debited * 1_000_000  # rate 1:1
     assert GiftSend.objects.count() == 50
+    # Each refused send undid its own statement (no BEGIN/COMMIT here: ledger_refuse): no key
+    # record, no transaction row of its own.
+    assert IdempotencyRecord.objects.count() == 50
+    assert Transaction.objects.filter(kind="gift").count() == 50
 
 
 def test_a_repeated_send_replays_its_stored_response_and_moves_coins_once(fan, video, creator):
@@ -239,9 +245,13 @@ def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses
     creator = make_creator("maya.makes")
     enroll(creator, "creator-next", "video-gifts")
     video = Video.objects.create(creator=creator, kind="original", title="burst")
-    fan = make_user("fan")
+    fan, other = make_user("fan"), make_user("other")
     give_coins(fan, 5)
+    give_coins(other, 5)
     body = {"creator": "maya.makes", "gift": gift_id("Panda"), "quantity": 1, "video": video.pk}
+    # Every account exists now, so the sends below take the one-statement path.
+    assert api_client(other).post("/api/v1/gift-sends/", body, format="json",
+                                  HTTP_IDEMPOTENCY_KEY="first").status_code == 201
 
     def duplicate(_):
         r = api_client(fan).post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="burst")
@@ -250,7 +260,28 @@ def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses
     results = run_together(10, duplicate)
     assert {status for status, _ in results} == {201}
     assert len({content for _, content in results}) == 1  # byte-identical
-    assert (coins(fan), GiftSend.objects.count(), IdempotencyRecord.objects.filter(key="burst").count()) == (0, 1, 1)
+    assert (coins(fan), GiftSend.objects.count(), IdempotencyRecord.objects.filter(key="burst").count()) == (0, 2, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_refused_by_its_own_statement_writes_nothing(nothing_changed):
+    # Outside a transaction block the send is one statement, its own transaction: a refusal by the
+    # coins' balance rule is undone by the statement itself (ledger_refuse), key record included.
+    seed_defaults()
+    seed_catalog()
+    creator = make_creator("maya.makes")
+    enroll(creator, "creator-next", "video-gifts")
+    video = Video.objects.create(creator=creator, kind="original", title="burst")
+    fan = make_user("fan")
+    give_coins(fan, 5)
+    client = api_client(fan)
+    body = {"creator": "maya.makes", "gift": gift_id("Panda"), "quantity": 1, "video": video.pk}
+    assert client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="a").status_code == 201
+    with nothing_changed():
+        refused = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="b")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "insufficient_funds"
+    give_coins(fan, 5)  # the key was not used up by the refusal
+    assert client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="b").status_code == 201
 
 
 def test_a_refused_send_leaves_its_key_free_for_the_retry(send, fan, video, creator, nothing_changed):

@@ -1,0 +1,34 @@
+"""PostgreSQL only: ``ledger_refuse(reason)``, which fails the statement that calls it.
+
+A posting written as one statement outside any transaction block (the gift send: its own
+transaction, no BEGIN and COMMIT round trips) cannot be rolled back after it returns, so it
+checks itself: its last expression calls this when a balance rule refused, an entry or a row is
+missing, or the key was posted before, and the whole statement is undone
+(``ledger.services.PostingStatement.run``; SQLSTATE ``LD001``, the reason as the message).
+"""
+
+from django.db import migrations
+
+FORWARD = [
+    """CREATE FUNCTION ledger_refuse(reason text) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION USING ERRCODE = 'LD001', MESSAGE = reason;
+    END $$""",
+]
+BACKWARD = ["DROP FUNCTION IF EXISTS ledger_refuse(text)"]
+
+
+def _run(statements):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for statement in statements:
+            schema_editor.execute(statement)
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("ledger", "0008_tip_returns_ref_index")]
+
+    operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
