@@ -140,7 +140,7 @@ def _write_send(send: GiftSend, legs: list[Leg], also: Sequence[tuple[str, list[
     On PostgreSQL (the id drawn by the facts query) both are one statement, prepared once per
     connection: the posting's expressions (``ledger.services.posting_statement``), the row, written
     only if the posting's entries were, and ``also``: expressions (sql, params) that may refer to
-    the row (``s``), each writing one row (the idempotency record's response: ``@idempotent``).
+    the row (``s``), each writing one row (the request's idempotency key: ``Claim.expression``).
     Elsewhere: the row, then ``post_once`` (``also`` is PostgreSQL's only).
     """
     row = {name: getattr(send, name) for name in _SEND_ROW.columns}
@@ -203,7 +203,8 @@ def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
 def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
                    live_stream: int | None = None, create_accounts: bool = True) -> PlannedSend | None:
     """Check a send of ``quantity`` × ``gift`` to a creator's public video or live stream and
-    plan it (nothing is written but, the first time, the owners' accounts).
+    plan it. Nothing is written but accounts on their first use; without ``create_accounts`` not
+    even those: the plan is None when one is missing (the caller plans again in a transaction).
 
     The hottest path of the platform, so every fact it checks is read in one query
     (``selectors.gift_send_facts``) and the refusals are worked out from those facts in the order

@@ -70,3 +70,19 @@ class AppendOnly(migrations.operations.base.Operation):
 
     def describe(self):
         return f"Make {self.table} append-only (refuse UPDATE/DELETE)"
+
+
+def postgres_only(forward: list[str], backward: list[str]) -> migrations.RunPython:
+    """A migration step of plain statements for PostgreSQL only (functions, triggers, statistics
+    the embedded SQLite default does without), undone by ``backward``."""
+
+    def run(statements: list[str]):
+        def apply(apps, schema_editor) -> None:
+            if schema_editor.connection.vendor != "postgresql":
+                return
+            for statement in statements:
+                schema_editor.execute(statement)
+
+        return apply
+
+    return migrations.RunPython(run(forward), run(backward))

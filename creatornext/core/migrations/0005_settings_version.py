@@ -11,6 +11,8 @@ read by its primary key.
 
 from django.db import migrations
 
+from creatornext.core.db import postgres_only
+
 FORWARD = [
     "CREATE SEQUENCE core_settings_version_seq",
     "CREATE TABLE core_settings_version (id smallint PRIMARY KEY CHECK (id = 1), version bigint NOT NULL)",
@@ -32,17 +34,7 @@ BACKWARD = [
 ]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        for statement in statements:
-            schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("core", "0004_idempotency_user_unindexed")]
 
-    operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
+    operations = [postgres_only(FORWARD, BACKWARD)]

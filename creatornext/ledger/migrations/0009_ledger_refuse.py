@@ -9,6 +9,8 @@ missing, or the key was posted before, and the whole statement is undone
 
 from django.db import migrations
 
+from creatornext.core.db import postgres_only
+
 FORWARD = [
     """CREATE FUNCTION ledger_refuse(reason text) RETURNS boolean LANGUAGE plpgsql AS $$
     BEGIN
@@ -18,17 +20,7 @@ FORWARD = [
 BACKWARD = ["DROP FUNCTION IF EXISTS ledger_refuse(text)"]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        for statement in statements:
-            schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("ledger", "0008_tip_returns_ref_index")]
 
-    operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
+    operations = [postgres_only(FORWARD, BACKWARD)]
