@@ -189,8 +189,9 @@ class GiftSendCreateApi(APIView):
         # SQLite (the send's id is known once its row is written): one transaction, the key first.
         with transaction.atomic():
             claim.take()  # first, so that a duplicate waits for this one and replays it
-            planned = services.gift_send_plan(fan=request.user, **data)
-            assert planned is not None
+            if planned is None:  # planned again, creating the accounts in this transaction
+                planned = services.gift_send_plan(fan=request.user, **data)
+                assert planned is not None
             out = self.out(services.gift_send_write(planned, savepoint=False))
             claim.respond(status.HTTP_201_CREATED, out)
         return Response(out, status=status.HTTP_201_CREATED)

@@ -60,7 +60,8 @@ def gift_send_facts(*, fan: User, handle: str, gift: int, video: int | None,
     no such creator. Keys: the creator's ``id``, ``user_id``, ``handle``; ``gift_*`` (the active
     catalog gift; ``gift_coins`` None if there is none); ``target_found`` and ``video_kind`` or
     ``stream_ended_at`` (the creator's public video, or their stream); ``blocked``,
-    ``wallet_locked``; ``enrolled`` (in video-gifts or live-gifts, by the target)."""
+    ``wallet_locked``; ``enrolled`` (in video-gifts or live-gifts, by the target); on PostgreSQL
+    also ``send_id`` (drawn for the send) and ``settings_version`` (``config.VERSION_SQL``)."""
     target = "video" if video is not None else "live_stream"
     return _FACTS[target].first(fan=fan.pk, handle=handle_key(handle), gift=gift,
                                 target=video if video is not None else live_stream or 0)

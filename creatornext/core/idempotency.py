@@ -89,6 +89,10 @@ def _store(record_id: int, status: int, body: str) -> None:
                        "WHERE id = %s", [status, body, record_id])
 
 
+class KeyTaken(Exception):
+    """A deferred claim's key was taken by a duplicate, now committed (``Claim.take``)."""
+
+
 class Claim:
     """The request's ``Idempotency-Key`` inside an ``@idempotent`` handler (``claim_of(request)``).
 
@@ -98,7 +102,7 @@ class Claim:
     is in the database (nothing sent elsewhere: it may run twice for one key, once undone) and
     which writes its effects and the key's record atomically itself: in its own last statement
     (``expression``: the gift send, one statement that is its own transaction) or in its own
-    atomic block (``insert``). A duplicate finds the key taken at that insert, after waiting for
+    atomic block (``take`` first, ``respond`` last). A duplicate finds the key taken at that insert, after waiting for
     one still in flight; its writes are undone with the failed insert and it replays the stored
     response. One statement instead of two on the platform's hottest path, no round trip before
     the work, and no transaction held open around it.
@@ -121,23 +125,18 @@ class Claim:
         # Only the checked identifier is interpolated; every value is a parameter.
         return (f"{name} AS (INSERT INTO core_idempotencyrecord "  # noqa: S608  # nosec B608
                 "(user_id, endpoint, key, fingerprint, response_status, response_body, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING 1)"), [*self._row(status, data)]
-
-    def _row(self, status: int, data: Any) -> list[Any]:
-        # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
-        return [self.user_id, self.endpoint, self.key, self.fingerprint, status,
-                json.dumps(data, cls=JSONEncoder), connection.ops.adapt_datetimefield_value(timezone.now())]
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING 1)"), [
+                    # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
+                    self.user_id, self.endpoint, self.key, self.fingerprint, status,
+                    json.dumps(data, cls=JSONEncoder), connection.ops.adapt_datetimefield_value(timezone.now())]
 
     def take(self) -> None:
         """A deferred claim taken now, before a handler's work in its own atomic block (its slow
         path): the record without its response, so a duplicate waits here and then replays
-        (IntegrityError if the key is taken). ``respond`` writes the response on it."""
-        row = self._row(0, None)
-        with connection.cursor() as cursor:
-            cursor.execute("INSERT INTO core_idempotencyrecord (user_id, endpoint, key, fingerprint, "
-                           "response_body, created_at) VALUES (%s, %s, %s, %s, '', %s) RETURNING id",
-                           [*row[:4], row[6]])
-            self.record_id = cursor.fetchone()[0]
+        (``KeyTaken``). ``respond`` writes the response on it."""
+        self.record_id = _claim(self.user_id, self.endpoint, self.key, self.fingerprint)
+        if self.record_id is None:
+            raise KeyTaken(self.key)
 
     def respond(self, status: int, data: Any) -> None:
         """The response on the record ``take`` wrote, in the same atomic block."""
@@ -186,8 +185,8 @@ def idempotent(handler=None, *, deferred: bool = False):
                 # The handler writes its effects and the key's record atomically itself (one
                 # statement, or its own atomic block): no transaction is held open around it.
                 response = handler(view, request, *args, **kwargs)
-            except IntegrityError as exc:
-                if not _key_taken(exc):
+            except (IntegrityError, KeyTaken) as exc:
+                if isinstance(exc, IntegrityError) and not _key_taken(exc):
                     raise
                 # The key was taken while this request ran (by a duplicate, now committed):
                 # everything this request wrote was undone with it; answer as the first did.

@@ -122,7 +122,11 @@ def accounts_for(*wanted: tuple[Any, str, str]) -> list[Account]:
     For postings only: the ids are remembered (like platform accounts, below), so the returned
     objects' ``balance`` may be stale; read balances through the selectors.
     """
-    return [a for a in _owner_accounts_of(wanted, create=True) if a is not None]
+    accounts = _owner_accounts_of(wanted, create=True)
+    created = [a for a in accounts if a is not None]
+    if len(created) != len(accounts):
+        raise LedgerError(f"Accounts {wanted} were not created.")
+    return created
 
 
 def accounts_if_any(*wanted: tuple[Any, str, str]) -> list[Account | None]:
@@ -375,7 +379,7 @@ class PostingStatement:
         # The callers' rows are counted before the checks (the select list is evaluated in order),
         # so each is written, or fails (a duplicate idempotency key), before a refusal: a duplicate
         # of a send whose coins are now spent meets the key, and replays, instead of being refused.
-        written = "".join(f"{rows[i][0]}, " for i in range(len(rows)))
+        written = "".join(f"{condition}, " for condition, _ in rows)
         # Only generated aliases, counts and the callers' own fixed SQL: every value is a parameter.
         sql = f"WITH {ctes} SELECT (SELECT id FROM t), {written}CASE {guard} ELSE true END"  # noqa: S608  # nosec B608
         try:
@@ -496,27 +500,26 @@ def post_once(posting: Posting, *, savepoint: bool = True) -> tuple[Transaction,
     ``savepoint=False`` is for callers already inside their own ``atomic`` block that let every
     exception from here propagate out of it (one round trip less each way).
     """
-    _validate(posting)
     with transaction.atomic(savepoint=savepoint):
         now = timezone.now()
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                txn_id = posting_statement(posting, now).run(cursor)
-            if txn_id is None:
-                return Transaction.objects.get(key=posting.key), False
+                txn_id = posting_statement(posting, now).run(cursor)  # validates the posting
         else:
+            _validate(posting)
             txn_id = _claim_key(posting, now)
-            if txn_id is None:
-                return Transaction.objects.get(key=posting.key), False
-            ordered, deltas = _balance_changes(posting)
-            balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in ordered}
-            after = _balances_after(posting.legs, balances)
-            Entry.objects.bulk_create([
-                Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
-                      owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
-                      created_at=now)
-                for i, leg in enumerate(posting.legs)
-            ])
+            if txn_id is not None:
+                ordered, deltas = _balance_changes(posting)
+                balances = {a.pk: _apply_balance(a, deltas[a.pk]) for a in ordered}
+                after = _balances_after(posting.legs, balances)
+                Entry.objects.bulk_create([
+                    Entry(transaction_id=txn_id, account=leg.account, asset=leg.account.asset,
+                          owner_id=leg.account.owner_id, amount=leg.amount, balance_after=after[i],
+                          created_at=now)
+                    for i, leg in enumerate(posting.legs)
+                ])
+        if txn_id is None:
+            return Transaction.objects.get(key=posting.key), False
         return Transaction(pk=txn_id, key=posting.key, kind=posting.kind, ref=posting.ref,
                            memo=posting.memo, metadata=posting.metadata, created_at=now), True
 

@@ -157,13 +157,19 @@ def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, djan
         assert send(fan, video).status_code == 201
 
 
-@pytest.mark.django_db(transaction=True)
-def test_r2_100_concurrent_sends_costing_twice_the_coins_never_overdraw_and_convert_exactly():
+def _committed_video():
+    """For tests whose sends commit (transaction=True): the catalog, @maya.makes enrolled in
+    video-gifts, and one of her videos."""
     seed_defaults()
     seed_catalog()
     creator = make_creator("maya.makes")
     enroll(creator, "creator-next", "video-gifts")
-    video = Video.objects.create(creator=creator, kind="original", title="burst")
+    return creator, Video.objects.create(creator=creator, kind="original", title="burst")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r2_100_concurrent_sends_costing_twice_the_coins_never_overdraw_and_convert_exactly():
+    creator, video = _committed_video()
     fan = make_user("fan")
     give_coins(fan, 250)  # 100 sends × 5 coins (Panda) = 500 = 2 × 250
     # 100 sends from 40 threads (each its own connection) released together: PostgreSQL's default
@@ -240,11 +246,7 @@ def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses
     # The key is written with the send (@idempotent(deferred=True)): duplicates meet it at that
     # insert, after the first commits, roll back and replay, even when the fan could afford only
     # one send (a duplicate's own debit would be refused).
-    seed_defaults()
-    seed_catalog()
-    creator = make_creator("maya.makes")
-    enroll(creator, "creator-next", "video-gifts")
-    video = Video.objects.create(creator=creator, kind="original", title="burst")
+    _, video = _committed_video()
     fan, other = make_user("fan"), make_user("other")
     give_coins(fan, 5)
     give_coins(other, 5)
@@ -267,11 +269,7 @@ def test_ten_concurrent_sends_with_one_key_make_one_send_and_identical_responses
 def test_a_send_refused_by_its_own_statement_writes_nothing(nothing_changed):
     # Outside a transaction block the send is one statement, its own transaction: a refusal by the
     # coins' balance rule is undone by the statement itself (ledger_refuse), key record included.
-    seed_defaults()
-    seed_catalog()
-    creator = make_creator("maya.makes")
-    enroll(creator, "creator-next", "video-gifts")
-    video = Video.objects.create(creator=creator, kind="original", title="burst")
+    _, video = _committed_video()
     fan = make_user("fan")
     give_coins(fan, 5)
     client = api_client(fan)
