@@ -9,12 +9,14 @@ from django.http import Http404
 from django.templatetags.static import static
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from creatornext.accounts.api import require_creator
+from creatornext.accounts.authentication import TokenAuthentication
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.selectors import creator_by_handle
 from creatornext.core.api import MoneyField, Pagination, StrictInputSerializer, paginated
@@ -137,6 +139,10 @@ class CreatorVideoListApi(APIView):
 class GiftSendCreateApi(APIView):
     throttle_classes = [limit("gift_sends")]
 
+    def get_authenticators(self) -> list:
+        # A token seen before costs no query here: the send's facts query confirms it (decision 0021).
+        return [a(remember=True) if a is TokenAuthentication else a() for a in self.authentication_classes]
+
     class InputSerializer(StrictInputSerializer):
         creator = serializers.CharField(max_length=24)
         gift = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
@@ -176,7 +182,8 @@ class GiftSendCreateApi(APIView):
         assert isinstance(request.user, User)
         data = _SEND_INPUT.run_validation(request.data)
         claim = claim_of(request)
-        planned = services.gift_send_plan(fan=request.user, create_accounts=False, **data)
+        token = request.auth.key if isinstance(request.auth, Token) else None  # confirmed by the plan
+        planned = services.gift_send_plan(fan=request.user, create_accounts=False, token=token, **data)
         if planned is not None and planned.send.pk is not None:
             # PostgreSQL, every account there: one statement, its own transaction, writes the
             # row, its posting and the key's record with this response (no claim before it, no
@@ -190,7 +197,7 @@ class GiftSendCreateApi(APIView):
         with transaction.atomic():
             claim.take()  # first, so that a duplicate waits for this one and replays it
             if planned is None:  # planned again, creating the accounts in this transaction
-                planned = services.gift_send_plan(fan=request.user, **data)
+                planned = services.gift_send_plan(fan=request.user, token=token, **data)
                 assert planned is not None
             out = self.out(services.gift_send_write(planned, savepoint=False))
             claim.respond(status.HTTP_201_CREATED, out)

@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.templatetags.static import static
 
+from creatornext.accounts.authentication import token_confirmed
 from creatornext.accounts.models import Block, User
 from creatornext.accounts.selectors import creators_with_handle_key, handle_key
 from creatornext.core import config
@@ -42,11 +43,17 @@ def _gift_send_facts(target: str):
             target_found=Exists(to), **detail,
             blocked=Exists(Block.objects.filter(creator=OuterRef("pk"), fan_id=a["fan"])),
             wallet_locked=Exists(WalletLock.objects.filter(fan_id=a["fan"])),
+            # The fan as of this send: the token that authenticated it still theirs and they still
+            # active (``TokenAuthentication(remember=True)``), and their date of birth.
+            token_confirmed=token_confirmed(a["token"], a["fan"]),
+            fan_date_of_birth=Subquery(User.objects.filter(pk=a["fan"]).values("date_of_birth")[:1]),
             enrolled=Exists(enrolled_in(Video.PROGRAM if target == "video" else LiveStream.PROGRAM)
                             .filter(creator_id=OuterRef("pk"))), **postgres_only,
         ).values("id", "user_id", "handle", "gift_coins", "gift_name", "gift_icon", "target_found",
-                 *detail, "blocked", "wallet_locked", "enrolled", *postgres_only)
-    return PreparedQuery(build, server=f"gift_send_facts_{target}", fan=int, handle=str, gift=int, target=int)
+                 *detail, "blocked", "wallet_locked", "token_confirmed", "fan_date_of_birth", "enrolled",
+                 *postgres_only)
+    return PreparedQuery(build, server=f"gift_send_facts_{target}", fan=int, token=str, handle=str,
+                         gift=int, target=int)
 
 
 # The send path is the platform's hottest: its facts are one query, compiled once and planned by
@@ -54,16 +61,17 @@ def _gift_send_facts(target: str):
 _FACTS = {"video": _gift_send_facts("video"), "live_stream": _gift_send_facts("live_stream")}
 
 
-def gift_send_facts(*, fan: User, handle: str, gift: int, video: int | None,
+def gift_send_facts(*, fan: User, token: str | None, handle: str, gift: int, video: int | None,
                     live_stream: int | None) -> dict[str, Any] | None:
     """The creator with ``handle`` and everything a gift send to them checks, in one query. None:
     no such creator. Keys: the creator's ``id``, ``user_id``, ``handle``; ``gift_*`` (the active
     catalog gift; ``gift_coins`` None if there is none); ``target_found`` and ``video_kind`` or
     ``stream_ended_at`` (the creator's public video, or their stream); ``blocked``,
-    ``wallet_locked``; ``enrolled`` (in video-gifts or live-gifts, by the target); on PostgreSQL
+    ``wallet_locked``; ``token_confirmed`` (``token``, if given, is the fan's and they are active)
+    and ``fan_date_of_birth``; ``enrolled`` (in video-gifts or live-gifts, by the target); on PostgreSQL
     also ``send_id`` (drawn for the send) and ``settings_version`` (``config.VERSION_SQL``)."""
     target = "video" if video is not None else "live_stream"
-    return _FACTS[target].first(fan=fan.pk, handle=handle_key(handle), gift=gift,
+    return _FACTS[target].first(fan=fan.pk, token=token or "", handle=handle_key(handle), gift=gift,
                                 target=video if video is not None else live_stream or 0)
 
 

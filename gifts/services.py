@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from creatornext.accounts.authentication import confirm_token
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.services import require_age
 from creatornext.core import config
@@ -201,10 +202,13 @@ def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
 
 
 def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
-                   live_stream: int | None = None, create_accounts: bool = True) -> PlannedSend | None:
+                   live_stream: int | None = None, create_accounts: bool = True,
+                   token: str | None = None) -> PlannedSend | None:
     """Check a send of ``quantity`` × ``gift`` to a creator's public video or live stream and
     plan it. Nothing is written but accounts on their first use; without ``create_accounts`` not
     even those: the plan is None when one is missing (the caller plans again in a transaction).
+    ``token``: the key of the API token that authenticated the fan, confirmed here (401 if it is
+    no longer theirs or they are inactive: ``TokenAuthentication(remember=True)``).
 
     The hottest path of the platform, so every fact it checks is read in one query
     (``selectors.gift_send_facts``) and the refusals are worked out from those facts in the order
@@ -215,7 +219,10 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     if not 1 <= quantity <= gift_config.MAX_QUANTITY:
         raise ValidationError({"quantity": ["Send between 1 and 99."]})
     program = VIDEO_PROGRAM if video is not None else LIVE_PROGRAM
-    facts = selectors.gift_send_facts(fan=fan, handle=creator, gift=gift, video=video, live_stream=live_stream)
+    facts = selectors.gift_send_facts(fan=fan, token=token, handle=creator, gift=gift, video=video,
+                                      live_stream=live_stream)
+    if token is not None:
+        confirm_token(token, fan.pk, facts["token_confirmed"] if facts is not None else None)
     if facts is None or facts["gift_coins"] is None:
         if not Gift.objects.filter(pk=gift, active=True).exists():
             raise ValidationError({"gift": ["No such gift in the catalog."]})
@@ -234,6 +241,7 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     min_age, rate_num, rate_den, *_ = config.get_many(gift_config.MIN_AGE, gift_config.DIAMONDS_PER_COIN_NUM,
                                                       gift_config.DIAMONDS_PER_COIN_DEN, *BREAKDOWN_SETTINGS,
                                                       version=facts.get("settings_version"))
+    fan.date_of_birth = facts["fan_date_of_birth"]  # as of this send (the fan may be remembered)
     require_age(fan, min_age, action="send gifts")
     if facts["blocked"]:
         raise Blocked(f"@{handle} does not accept gifts from you.")

@@ -8,8 +8,9 @@ import threading
 
 import pytest
 from django.db import connection
+from rest_framework.authtoken.models import Token
 
-from creatornext.accounts.models import Block
+from creatornext.accounts.models import Block, User
 from creatornext.core import config
 from creatornext.core.models import IdempotencyRecord
 from creatornext.ledger import selectors as ledger
@@ -122,6 +123,29 @@ def test_a_locked_wallet_cannot_send(send, fan, video, nothing_changed):
     assert refused(send, fan, video, nothing_changed) == (409, "invalid_state")
 
 
+# A process remembers a token after its first use and the send's own facts query confirms it
+# (TokenAuthentication(remember=True)): what changed since must still count, and nothing is written.
+@pytest.mark.parametrize(("change", "to", "refusal"), [
+    ("token deleted", "maya.makes", (401, "authentication_failed")),
+    ("token deleted", "nobody", (401, "authentication_failed")),  # the facts query finds no creator
+    ("user deactivated", "maya.makes", (401, "authentication_failed")),
+    ("now a minor", "maya.makes", (403, "age_restricted")),
+])
+def test_a_remembered_token_is_confirmed_by_the_send(send, fan, video, nothing_changed, change, to, refusal):
+    assert send(fan, video).status_code == 201  # this process remembers the fan's token from here on
+    client = api_client(fan)  # the same token
+    if change == "token deleted":
+        Token.objects.filter(user=fan).delete()
+    elif change == "user deactivated":
+        User.objects.filter(pk=fan.pk).update(is_active=False)
+    else:
+        User.objects.filter(pk=fan.pk).update(date_of_birth=datetime.date.today() - datetime.timedelta(days=400))
+    body = {"creator": to, "gift": gift_id("Rose"), "quantity": 1, "video": video.pk}
+    with nothing_changed():
+        r = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="after")
+    assert (r.status_code, r.json()["error"]["code"]) == refusal, r.content
+
+
 @pytest.mark.parametrize(("extra", "field"), [
     ({"quantity": 0}, "quantity"), ({"quantity": 100}, "quantity"), ({"quantity": "5"}, "quantity"),
     ({"quantity": 1.5}, "quantity")])
@@ -146,14 +170,14 @@ def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, djan
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         send(fan, video)  # accounts exist after the first send (made in a transaction of its own)
         send(fan, video)  # the one-statement send, prepared once per connection
-    # 7 (was 28, then 21, then 12): the test's gift and token look-ups (2), token auth, the send's
-    # facts (one query: gift, creator, stream, block, wallet lock, enrolment, the send's id, the
-    # settings' version), then one statement for the send row, its posting (key, fan update,
-    # creator update, entries) and the idempotency record with its response — with the savepoint
-    # pair the test's own transaction adds around it (2); outside a transaction block that
-    # statement is its own transaction. Both owners' accounts are remembered after the first
-    # send, like the platform accounts.
-    with django_assert_max_num_queries(7):
+    # 6 (was 28, then 21, 12, 7): the test's gift and token look-ups (2), the send's facts (one
+    # query: gift, creator, stream, block, wallet lock, enrolment, the send's id, the settings'
+    # version, and the token — remembered since the first send — confirmed), then one statement
+    # for the send row, its posting (key, fan update, creator update, entries) and the idempotency
+    # record with its response — with the savepoint pair the test's own transaction adds around
+    # it (2); outside a transaction block that statement is its own transaction. Both owners'
+    # accounts are remembered after the first send, like the platform accounts.
+    with django_assert_max_num_queries(6):
         assert send(fan, video).status_code == 201
 
 
