@@ -7,6 +7,8 @@ class MarketplaceConfig(AppConfig):
     verbose_name = "Creator Marketplace"
 
     def ready(self) -> None:
-        from marketplace import config, escrow  # noqa: F401  staff-editable settings, payment handlers
+        from creatornext.accounts.signals import account_deleted
+        from marketplace import config, escrow, services  # noqa: F401  staff-editable settings, payment handlers
 
         escrow.register()
+        account_deleted.connect(services.forget_deleted_account, dispatch_uid="marketplace.forget_deleted_account")

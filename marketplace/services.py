@@ -226,6 +226,17 @@ def metrics_update(*, creator: CreatorProfile, actor: User | None, avg_views: in
     return profile
 
 
+def forget_deleted_account(*, user: User, **_: Any) -> int:
+    """``accounts.signals.account_deleted``: the profile keeps no personal data of a deleted
+    account — its bio goes, and its copies of the (now pseudonymous) handle and the display name
+    follow the creator row at once rather than at the next ``profiles_sync``. The metrics and
+    rates stay (collaborations and their history point at the profile). Returns rows changed."""
+    source = CreatorProfile.objects.filter(pk=OuterRef("creator_id"))
+    return MarketplaceProfile.objects.filter(creator__user=user).update(
+        bio="", handle=Subquery(source.values("handle")[:1]),
+        display_name=Subquery(source.values("display_name")[:1]))
+
+
 def profiles_sync() -> int:
     """Refresh the copies (handle, display name, followers) of every profile whose creator's
     values changed; returns how many rows changed.

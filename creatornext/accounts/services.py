@@ -24,6 +24,7 @@ from creatornext.accounts.models import (
     User,
 )
 from creatornext.accounts.selectors import age_on
+from creatornext.accounts.signals import account_deleted
 from creatornext.accounts.tokens import email_verification_token
 from creatornext.audit.services import audit_record
 from creatornext.core import throttling
@@ -147,7 +148,8 @@ def account_delete(*, user: User, actor: User, reason: str = "") -> User:
 
     The user row stays (as ``deleted-<id>``) so ledger accounts, tips and audit events survive with a
     pseudonymous owner. Name, email, birth date, password, bio and tokens are gone; the creator
-    handle is freed; brand memberships end.
+    handle is freed; brand memberships end; feature apps forget what they keep (``account_deleted``:
+    the marketplace profile's bio and copies of the name and handle).
     """
     with transaction.atomic():
         user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
@@ -166,6 +168,7 @@ def account_delete(*, user: User, actor: User, reason: str = "") -> User:
         user.save()
         CreatorProfile.objects.filter(user=user).update(
             handle=pseudonym, display_name="", bio="")
+        account_deleted.send(sender=User, user=user)  # the feature apps' own personal data
         user.brand_memberships.all().delete()
         Token.objects.filter(user=user).delete()
         user.groups.clear()

@@ -13,7 +13,7 @@ from django.db import connection
 from creatornext.accounts.models import BrandMembership
 from creatornext.accounts.services import account_delete
 from eligibility import services as eligibility_services
-from marketplace import cursor, taxonomy
+from marketplace import cursor, services, taxonomy
 from marketplace.models import MarketplaceProfile
 from tests.eligibility.helpers import enroll, make_creator, status_of
 from tests.marketplace.helpers import brand_member, listed_creator, search, search_body, set_followers
@@ -376,6 +376,23 @@ def test_opting_out_or_deleting_the_account_leaves_search(buyer):
     eligibility_services.enrollment_opt_out(creator=leaver, program="marketplace", actor=leaver.user)
     account_delete(user=gone.user, actor=gone.user)
     assert search(buyer) == []
+
+
+def test_a_deleted_account_leaves_no_bio_or_name_in_its_marketplace_profile(buyer):
+    gone = listed_creator("gone", followers=16_000, bio="Kintsugi repairs in Kyoto, call me Aiko")
+    type(gone).objects.filter(pk=gone.pk).update(display_name="Aiko Tanaka")
+    services.profiles_sync()
+    profile = MarketplaceProfile.objects.get(creator=gone)
+    assert (profile.bio, profile.display_name) != ("", "")
+    account_delete(user=gone.user, actor=gone.user)
+    profile.refresh_from_db()
+    assert (profile.bio, profile.display_name, profile.handle) == ("", "", f"deleted-{gone.user.pk}")
+    if connection.vendor == "postgresql":  # the search document and the kept card follow the row
+        with connection.cursor() as cur:
+            cur.execute("SELECT search_document::text, c.card FROM marketplace_marketplaceprofile p "
+                        "JOIN marketplace_profilecard c ON c.profile_id = p.id WHERE p.id = %s", [profile.pk])
+            document, card = cur.fetchone()
+        assert not re.search(r"kintsugi|kyoto|aiko|gone", document + card, re.IGNORECASE), (document, card)
 
 
 @pytest.mark.django_db
