@@ -62,7 +62,12 @@ class Video(models.Model):
 
     @property
     def accepts_gifts(self) -> bool:
-        return self.kind == self.Kind.ORIGINAL
+        return self.kind_accepts_gifts(self.kind)
+
+    @classmethod
+    def kind_accepts_gifts(cls, kind: str) -> bool:
+        """The rule on a kind alone (the gift send reads the kind, not the row): originals only."""
+        return kind == cls.Kind.ORIGINAL
 
 
 class CoinPurchase(models.Model):
@@ -139,7 +144,12 @@ class LiveStream(models.Model):
 
     @property
     def is_live(self) -> bool:
-        return self.ended_at is None
+        return self.live_until(self.ended_at)
+
+    @staticmethod
+    def live_until(ended_at: object) -> bool:
+        """The rule on the end time alone (the gift send reads it, not the row): on until ended."""
+        return ended_at is None
 
 
 class Redemption(models.Model):

@@ -245,10 +245,10 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     require_age(fan, min_age, action="send gifts")
     if facts["blocked"]:
         raise Blocked(f"@{handle} does not accept gifts from you.")
-    if video is not None and not Video(kind=facts["video_kind"]).accepts_gifts:
+    if video is not None and not Video.kind_accepts_gifts(facts["video_kind"]):
         raise InvalidState(f"A {facts['video_kind']} video cannot receive gifts.",
                            {"video": ["Gifts are off here."]})
-    if live_stream is not None and not LiveStream(ended_at=facts["stream_ended_at"]).is_live:
+    if live_stream is not None and not LiveStream.live_until(facts["stream_ended_at"]):
         raise InvalidState("This live stream has ended.", {"live_stream": ["The stream has ended."]})
     if facts["wallet_locked"]:
         raise InvalidState("Your coin wallet is locked for review.", {"gift": ["Wallet locked."]})

@@ -10,6 +10,7 @@ shortest time; platform accounts keep no cached balance and are never locked.
 from __future__ import annotations
 
 import functools
+import json
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -464,9 +465,9 @@ def posting_statement(posting: Posting, now: datetime) -> PostingStatement:
     """
     _validate(posting)
     accounts, deltas = _balance_changes(posting)
-    params: list[Any] = [posting.key, posting.kind, posting.ref, posting.memo,
-                         Transaction._meta.get_field("metadata").get_db_prep_value(posting.metadata, connection),
-                         now]
+    # The metadata as JSON text (cast by the statement): the JSONField's own adapter cost ~4 % of a
+    # gift send's Python. The field has no encoder of its own, so the text is the same.
+    params: list[Any] = [posting.key, posting.kind, posting.ref, posting.memo, json.dumps(posting.metadata), now]
     for account in accounts:
         delta = deltas[account.pk]
         params += [delta, account.pk, *([delta] if _RULE_SQL[Account.Rule(account.rule)][1] else [])]
