@@ -55,10 +55,11 @@ def _from_row(row: dict[str, Any]) -> tuple[User, Token]:
     return user, token
 
 
-# key → the token-and-user row of an active user, per process, for ``remember=True``. Bounded: the
-# oldest half goes when it is full (a burst's fans are few; a process sees a few thousand a day).
+# key → the token-and-user row of an active user, per process, for ``remember=True``. Bounded (a
+# row is ~2 KB: at most ~8 MB of a web worker's memory, TARGETS P8): the oldest half goes when it
+# is full, and a key that is not remembered costs only the look-up it always did.
 _REMEMBERED: dict[str, dict[str, Any]] = {}
-_REMEMBERED_MAX = 10_000
+_REMEMBERED_MAX = 4_096
 _REMEMBERED_LOCK = threading.Lock()
 
 
