@@ -10,8 +10,8 @@ shortest time; platform accounts keep no cached balance and are never locked.
 from __future__ import annotations
 
 import functools
-import json
 import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
