@@ -308,13 +308,17 @@ class LiveStreamFeedApi(APIView):
             created_at = serializers.DateTimeField()
 
         results = Item(many=True)
-        cursor = serializers.IntegerField(help_text="pass as ?after= to get only newer gifts")
+        cursor = serializers.IntegerField(help_text=(
+            "pass as ?after= to follow: gifts after it, the last few seconds' again (a gift commits "
+            "a moment after its id is drawn, so ids can appear out of order); de-duplicate by id"))
         is_live = serializers.BooleanField()
 
     @extend_schema(operation_id="live_streams_feed", responses={200: OutputSerializer},
                    parameters=[OpenApiParameter("after", int, description="a previous response's cursor")])
     def get(self, request: Request, stream_id: int) -> Response:
-        """The stream's gifts, newest first. Follow it by passing the last ``cursor`` as ``?after=``."""
+        """The stream's gifts, newest first (at most 50). Follow it by passing the last ``cursor``
+        as ``?after=``: the newest few seconds of gifts come again until they settle, so that a gift
+        that commits a moment late is never skipped; show each ``id`` once."""
         stream = LiveStream.objects.filter(pk=stream_id).first()
         if stream is None:
             raise Http404

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.templatetags.static import static
+from django.utils import timezone
 
 from creatornext.accounts.authentication import token_confirmed
 from creatornext.accounts.models import Block, User
@@ -75,14 +77,24 @@ def gift_send_facts(*, fan: User, token: str | None, handle: str, gift: int, vid
                                 target=video if video is not None else live_stream or 0)
 
 
+# A send's id is drawn a moment before the send commits, and concurrent sends commit out of id
+# order (they queue for the creator's balance row): a cursor at the newest id seen could pass a
+# smaller one that commits just after, which its follower would then never get. The cursor passes
+# only gifts older than this, by when every gift with a smaller id has committed (or never will).
+FEED_SETTLE = timedelta(seconds=5)
+
+
 def stream_feed(stream: LiveStream, *, after: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """The newest gifts of a stream (at most 50), newer than ``after``; and the next cursor."""
+    """The newest gifts of a stream (at most 50), newer than ``after``; and the next cursor: the
+    newest of them older than ``FEED_SETTLE`` (else ``after``), so the younger ones come again
+    on the next call (followers de-duplicate by id) and a late commit below them is not missed."""
     sends = list(GiftSend.objects.select_related("fan", "gift").filter(live_stream=stream, pk__gt=after)
                  .order_by("-pk")[:FEED_PAGE])
     items = [{"id": s.pk, "fan": s.fan.username, "gift": s.gift.name, "icon": static(s.gift.icon),
               "quantity": s.quantity, "diamonds": s.diamonds_credited, "created_at": s.created_at}
              for s in sends]
-    return items, max([after] + [s.pk for s in sends])
+    settled = timezone.now() - FEED_SETTLE
+    return items, max([after] + [s.pk for s in sends if s.created_at <= settled])
 
 
 def stream_summary(stream: LiveStream) -> dict[str, Any]:

@@ -6,6 +6,9 @@
   const stream = feed.dataset.stream;
   let cursor = 0;
   let live = true;
+  // The feed sends its newest few seconds again on each call (so a gift that commits a moment
+  // late is not skipped): show each gift once.
+  const shown = new Set();
 
   async function poll() {
     try {
@@ -13,6 +16,8 @@
       if (response.ok) {
         const data = await response.json();
         data.results.slice().reverse().forEach((item) => {
+          if (shown.has(item.id)) return;
+          shown.add(item.id);
           const li = document.createElement("li");
           const img = document.createElement("img");
           img.src = item.icon;

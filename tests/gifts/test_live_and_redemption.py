@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from creatornext.core import config
 from creatornext.ledger import selectors as ledger
 from eligibility.defaults import seed_defaults
 from gifts.config import REDEEM_REVIEW_THRESHOLD
 from gifts.defaults import seed_catalog
-from gifts.models import Redemption
+from gifts.models import GiftSend, Redemption
+from gifts.selectors import FEED_SETTLE
 from gifts.services import redemption_review
 from tests.eligibility.helpers import enroll, make_creator
 from tests.gifts.conftest import gift_id
@@ -46,8 +48,12 @@ def test_gifts_during_a_live_appear_in_its_feed_and_stop_when_it_ends(live_creat
     feed = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/").json()
     assert [(i["gift"], i["quantity"], i["fan"]) for i in feed["results"]] == [("Rainbow", 1, "fan"),
                                                                                  ("Panda", 2, "fan")]
-    # Following with the cursor returns only newer gifts
-    assert api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={feed['cursor']}").json()[
+    # Following with the cursor: the newest seconds come again until they settle, then only newer gifts
+    again = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={feed['cursor']}").json()
+    assert [i["id"] for i in again["results"]] == [i["id"] for i in feed["results"]]
+    GiftSend.objects.update(created_at=timezone.now() - FEED_SETTLE)
+    settled = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={feed['cursor']}").json()
+    assert api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={settled['cursor']}").json()[
         "results"] == []
     summary = api_client(live_creator.user).get(f"/api/v1/live-streams/{stream}/").json()
     assert summary["diamonds"] == 110 and summary["top_gifters"] == [{"fan": "fan", "coins": 110}]
@@ -58,6 +64,25 @@ def test_gifts_during_a_live_appear_in_its_feed_and_stop_when_it_ends(live_creat
     assert (after_end.status_code, after_end.json()["error"]["code"]) == (409, "invalid_state")
     again = api_client(live_creator.user).post(f"/api/v1/live-streams/{stream}/end/")
     assert again.status_code == 409
+
+
+def test_the_feed_cursor_never_passes_a_gift_that_commits_late(live_creator):
+    # Concurrent sends commit out of id order (their ids are drawn a moment before they commit):
+    # a follower that has seen a newer gift must still get an older id that commits after it.
+    fan = make_user("fan")
+    give_coins(fan, 1000)
+    stream = start(live_creator).json()["id"]
+    first = send_live(fan, stream, key="a").json()["id"]
+    late_id = send_live(fan, stream, key="b").json()["id"]
+    newest = send_live(fan, stream, key="c").json()["id"]
+    GiftSend.objects.filter(pk=first).update(created_at=timezone.now() - FEED_SETTLE)
+    late = GiftSend.objects.get(pk=late_id)
+    GiftSend.objects.filter(pk=late_id).delete()  # as a follower sees it before it commits
+    follow = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/").json()
+    assert [i["id"] for i in follow["results"]] == [newest, first] and follow["cursor"] == first
+    GiftSend.objects.bulk_create([late])  # …and now it commits, with its smaller id
+    follow = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={follow['cursor']}").json()
+    assert [i["id"] for i in follow["results"]] == [newest, late_id]
 
 
 def test_only_creators_enrolled_in_live_gifts_can_go_live(nothing_changed):
