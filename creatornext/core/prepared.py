@@ -52,7 +52,6 @@ class _Compiled:
                  names: list[str]) -> None:
         self.compiler, self.sql, self.slots, self.constants, self.names = compiler, sql, slots, constants, names
         self.statement: ServerStatement | None = None
-        self.types: list[str] = []  # PostgreSQL's type of each parameter
         # The column converters (what ``results_iter`` works out for every call) are fixed by the
         # query: found once. Composite columns keep the ORM's own path.
         fields = [s[0] for s in compiler.select[0:compiler.col_count]]
@@ -112,19 +111,8 @@ class PreparedQuery:
         # The column order of ``.values()`` rows (as Django's ValuesIterable names them).
         names = [*queryset.query.extra_select, *queryset.query.values_select, *queryset.query.annotation_select]
         compiled = _Compiled(compiler, sql, slots, list(params), names)
-        compiled.types = [_pg_type(p) for p in params] if compiler.connection.vendor == "postgresql" else []
         if self._server is not None and compiler.connection.vendor == "postgresql":
-            compiled.statement = ServerStatement(self._server, sql, compiled.types)
-        return compiled
-
-    def compiled(self) -> _Compiled:
-        """The query compiled for the default database (its ``sql``, ``names``, ``types`` and
-        ``params(values)``), for a statement built around it."""
-        connection = connections[DEFAULT_DB_ALIAS]
-        key = (DEFAULT_DB_ALIAS, str(connection.settings_dict["NAME"]))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(DEFAULT_DB_ALIAS)
+            compiled.statement = ServerStatement(self._server, sql, [_pg_type(p) for p in params])
         return compiled
 
     def first(self, **values: Any) -> dict[str, Any] | None:
@@ -136,8 +124,13 @@ class PreparedQuery:
                 raise TypeError(f"{name} must be {kind.__name__}")
         if any(isinstance(v, str) and "\x00" in v for v in values.values()):
             return None  # PostgreSQL text never holds NUL: nothing can match (psycopg2 would raise)
-        compiled = self.compiled()  # one database; a router would pick it here
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        alias = DEFAULT_DB_ALIAS  # one database; a router would pick it here
+        connection = connections[alias]
+        key = (alias, str(connection.settings_dict["NAME"]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(alias)
+        with connection.cursor() as cursor:
             if compiled.statement is not None:
                 compiled.statement.execute(cursor, compiled.params(values))
             else:
@@ -180,23 +173,8 @@ class ServerStatement:
         self._execute = (f"EXECUTE {name}({', '.join(['%s'] * self.count)})" if self.count
                          else f"EXECUTE {name}")
 
-    def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...], *,
-                before: tuple[ServerStatement, list[Any]] | None = None) -> None:
-        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once).
-
-        ``before``: another statement and its parameters, sent in the same message, first: one
-        round trip for both, and one transaction when outside a transaction block (PostgreSQL runs
-        a message of several statements as one), so an error in the first undoes both. The rows
-        are the last statement's."""
-        self._prepared(cursor, params)
-        if before is None:
-            cursor.execute(self._execute, list(params))
-            return
-        first, first_params = before
-        first._prepared(cursor, first_params)
-        cursor.execute(f"{first._execute}; {self._execute}", [*first_params, *params])
-
-    def _prepared(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
+    def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
+        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once)."""
         if len(params) != self.count:
             raise TypeError(f"{self.name} takes {self.count} parameters, not {len(params)}")
         wrapper = connections[cursor.db.alias]
@@ -208,6 +186,7 @@ class ServerStatement:
         if self.name not in held[1]:
             cursor.execute(self._prepare)
             held[1].add(self.name)
+        cursor.execute(self._execute, list(params))
 
 
 class RecurringStatements:
