@@ -273,7 +273,7 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     if remainder:
         kinds += [(AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND), (AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND)]
     found = {key: platform_account_if_any(*key, create=create_accounts) for key in kinds}
-    platform = {key: account for key, account in found.items() if account is not None}
+    platform = {key: account for key, account in found.items() if account is not None}  # typed: no None
     if fan_coins is None or creator_diamonds is None or len(platform) < len(found):
         return None
     legs = [Leg(fan_coins, -coins), Leg(platform[AccountKind.COINS_SPENT, COIN], coins)]
@@ -283,6 +283,7 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
         legs += [Leg(platform[AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND], -remainder),
                  Leg(platform[AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND], remainder)]
     return PlannedSend(send, legs)
+
 
 # --- coin purchases ------------------------------------------------------------------------------
 def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPurchase:

@@ -81,6 +81,12 @@ def _claim(user_id: int, endpoint: str, key: str, fingerprint: str) -> int | Non
     return row[0] if row else None
 
 
+def _body(data: Any) -> str:
+    """A response's data as stored: exactly as it will be rendered, so a replay is byte-for-byte
+    the same."""
+    return json.dumps(data, cls=JSONEncoder)
+
+
 def _store(record_id: int, status: int, body: str) -> None:
     """The response on the claimed record: plain SQL, as the claim (the ORM's update cost ~10 % of
     a gift send's Python: compiling the query each time)."""
@@ -126,9 +132,8 @@ class Claim:
         return (f"{name} AS (INSERT INTO core_idempotencyrecord "  # noqa: S608  # nosec B608
                 "(user_id, endpoint, key, fingerprint, response_status, response_body, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING 1)"), [
-                    # Stored exactly as it will be rendered, so a replay is byte-for-byte the same.
                     self.user_id, self.endpoint, self.key, self.fingerprint, status,
-                    json.dumps(data, cls=JSONEncoder), connection.ops.adapt_datetimefield_value(timezone.now())]
+                    _body(data), connection.ops.adapt_datetimefield_value(timezone.now())]
 
     def take(self) -> None:
         """A deferred claim taken now, before a handler's work in its own atomic block (its slow
@@ -143,7 +148,7 @@ class Claim:
         if self.record_id is None:
             raise RuntimeError("Take the key first")
         self.stored = status
-        _store(self.record_id, status, json.dumps(data, cls=JSONEncoder))
+        _store(self.record_id, status, _body(data))
 
 
 _CLAIM = "idempotency_claim"
@@ -203,7 +208,7 @@ def idempotent(handler=None, *, deferred: bool = False):
             if not 200 <= response.status_code < 300:
                 transaction.set_rollback(True)  # a refusal stores nothing
             elif claim.stored is None:
-                _store(claim.record_id, response.status_code, json.dumps(response.data, cls=JSONEncoder))
+                _store(claim.record_id, response.status_code, _body(response.data))
             elif claim.stored != response.status_code:
                 raise RuntimeError(f"Stored a {claim.stored} response, returned a {response.status_code}")
             return response
