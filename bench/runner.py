@@ -95,6 +95,7 @@ class Context:
     plan_size: int  # how many requests a load's plan should hold
     reps: int = 3  # rounds each measurement will run (fixed-work measurements need data for each)
     notes: list[str] = field(default_factory=list)  # lines for the report ("Data: ...")
+    env: dict[str, str] = field(default_factory=dict)  # the server's environment (for manage.py)
 
     def copy(self, table: str, columns: tuple[str, ...], rows) -> int:
         return database.copy_rows(self.db, table, columns, rows)
@@ -242,7 +243,7 @@ def run_workload(workload: Workload, options: Options, *, server: Gunicorn, temp
         redis.Redis.from_url(options.redis_url).flushdb()
         conn = database.connect(db_url)
         try:
-            ctx, loads = _set_up(workload, options, conn, log)
+            ctx, loads = _set_up(workload, options, conn, log, server.env)
             baselines = workload_baselines(workload, options)
             measurements = {**{name: BASELINES[name]() for name in baselines}, **loads}
             server.wait_ready("/bench/json/")
@@ -277,11 +278,11 @@ def run_workload(workload: Workload, options: Options, *, server: Gunicorn, temp
 
 
 def _set_up(workload: Workload, options: Options, conn: Connection,
-            log: Callable[[str], None]) -> tuple[Context, dict[str, Measurement]]:
+            log: Callable[[str], None], env: dict[str, str]) -> tuple[Context, dict[str, Measurement]]:
     """Load the workload's data and return what it wants measured."""
     ctx = Context(db=conn, scale=_scale(workload, options), smoke=options.smoke,
                   rng=random.Random(options.seed), plan_size=2_000 if options.smoke else 50_000,
-                  reps=options.reps)
+                  reps=options.reps, env=env)
     log(f"[{workload.name}] loading data (scale {ctx.scale:,})...")
     clock = time.monotonic()
     result = workload.setup(ctx)

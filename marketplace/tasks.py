@@ -13,6 +13,15 @@ def profiles_sync() -> int:
     return services.profiles_sync()
 
 
+@shared_task(ignore_result=True)
+def search_index_catch_up() -> int | None:
+    """Beat, every few seconds: the search index takes in the profile cards changed since
+    (decision 0022). None: the index is off, or another writer is at it."""
+    from marketplace import search_index
+
+    return search_index.catch_up()
+
+
 @shared_task
 def invitations_expire() -> int:
     """Beat, hourly: open invitations past their 7 days expire."""

@@ -148,6 +148,8 @@ def test_keep_data_keeps_the_search_workload_database_with_its_indexes_rebuilt(t
         document = json.loads(figures_file.read_text())
         (outcome,) = document["workloads"]
         assert all(f["errors"] == 0 for f in outcome["figures"].values()), outcome["figures"]
+        # The server searched with the index built from the loaded cards (decision 0022).
+        assert any(note.startswith("Search index (decision 0022) built in") for note in outcome["notes"])
         assert _bench_databases([], document["harness_pid"]) == []
         conn = psycopg2.connect(url_for(_server_url(), kept))
         try:

@@ -13,13 +13,32 @@ from django.db import connection
 from creatornext.accounts.models import BrandMembership
 from creatornext.accounts.services import account_delete
 from eligibility import services as eligibility_services
-from marketplace import cursor, services, taxonomy
+from marketplace import cursor, search_index, selectors, services, taxonomy
 from marketplace.models import MarketplaceProfile
 from tests.eligibility.helpers import enroll, make_creator, status_of
 from tests.marketplace.helpers import brand_member, listed_creator, search, search_body, set_followers
 from tests.support.world import api_client, make_user
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["postgres", "index", "index-bands"])
+def search_backend(request, settings, tmp_path, monkeypatch):
+    """Every search test runs on PostgreSQL's search and on the search index (decision 0022),
+    which here takes in the changed cards before each search (``MARKETPLACE_SEARCH_INDEX_SYNC``);
+    "index-bands" walks every followers band from the narrowest, as a large index would (a band
+    is tried only where it should hold several pages: never with a test's few creators)."""
+    if request.param.startswith("index"):
+        settings.MARKETPLACE_SEARCH_INDEX = str(tmp_path / "search-index")
+        settings.MARKETPLACE_SEARCH_INDEX_SYNC = True
+        # Every text search, however common its words among a test's few creators.
+        monkeypatch.setattr(selectors, "INDEX_TEXT_SHARE", 2.0)
+    if request.param == "index-bands":
+        monkeypatch.setattr(search_index, "BAND_MARGIN", 0)
+    return request.param
+
+
+POSTGRES_ONLY = pytest.mark.parametrize("search_backend", ["postgres"], indirect=True)
 
 
 @pytest.fixture
@@ -258,6 +277,7 @@ def test_leaving_the_brand_ends_search_at_the_next_request(three):
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
 
 
+@POSTGRES_ONLY
 def test_a_page_costs_a_fixed_number_of_queries(three, django_assert_max_num_queries):
     client = api_client(three)
     query = {"q": "cook", "language": "en"}
@@ -292,6 +312,7 @@ def test_without_text_the_walk_skips_unlisted_creators_itself(buyer, django_asse
     assert [c["handle"] for c in body["results"]] == ["stays.one"]
     assert [c["handle"] for c in client.get(body["next"]).json()["results"]] == ["stays.two"]
 
+@POSTGRES_ONLY
 def test_a_search_asked_again_runs_its_prepared_statement_and_still_sees_every_change(three):
     # selectors.STATEMENTS: the plan is kept per connection and exact text, never the rows.
     from django.test.utils import CaptureQueriesContext
@@ -313,6 +334,7 @@ def test_a_search_asked_again_runs_its_prepared_statement_and_still_sees_every_c
     assert any(q["sql"].startswith("SELECT w.segment") for q in captured.captured_queries)
 
 
+@POSTGRES_ONLY
 def test_the_explain_command_explains_the_statements_a_search_runs(three):
     from io import StringIO
 
@@ -396,6 +418,7 @@ def test_a_deleted_account_leaves_no_bio_or_name_in_its_marketplace_profile(buye
 
 
 @pytest.mark.django_db
+@POSTGRES_ONLY
 def test_the_search_indexes_are_the_ones_decision_0009_chose():
     # Schema facts the plans at one million profiles rest on (PostgreSQL): the text and facet
     # document with its GIN index, and the default ordering's index carrying the column filters
@@ -415,6 +438,7 @@ def test_the_search_indexes_are_the_ones_decision_0009_chose():
 
 
 @pytest.mark.django_db
+@POSTGRES_ONLY
 def test_the_planner_knows_a_handles_four_letters_decide_its_three(buyer):
     """Migration 0010: with the 3- and 4-letter heads taken for independent, PostgreSQL expected
     a handful of 'kalo' handles where there are thousands and ANDed the head index with a
@@ -434,6 +458,7 @@ def test_the_planner_knows_a_handles_four_letters_decide_its_three(buyer):
 
 
 @pytest.mark.django_db
+@POSTGRES_ONLY
 def test_facet_codes_are_exact_for_every_token_that_can_exist():
     # The facet filters compare hashtext() codes of tokens (migration 0006). The set of tokens is
     # finite — the categories, every two-letter language and country code at every share step,
