@@ -208,9 +208,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketplace.tasks.profiles_sync",
         "schedule": 600.0,
     },
-    # The marketplace search index follows the profile cards (decision 0022; a no-op when it is off).
-    "marketplace-search-index": {"task": "marketplace.tasks.search_index_catch_up",
-                                 "schedule": float(env.int("MARKETPLACE_SEARCH_INDEX_SECONDS", default=5))},
     # Collaborations: invitations expire, unfunded ones are cancelled, unanswered submissions approved.
     "marketplace-invitations-expire": {"task": "marketplace.tasks.invitations_expire", "schedule": 3600.0},
     "marketplace-unfunded-cancel": {"task": "marketplace.tasks.collaborations_unfunded_cancel",
@@ -245,6 +242,11 @@ if MARKETPLACE_SEARCH_INDEX:
     MARKETPLACE_SEARCH_INDEX = str(VAR_DIR / MARKETPLACE_SEARCH_INDEX)
 # Read-your-writes: each search first takes the changed cards in itself (tests; one process only).
 MARKETPLACE_SEARCH_INDEX_SYNC = env.bool("MARKETPLACE_SEARCH_INDEX_SYNC", default=False)
+if MARKETPLACE_SEARCH_INDEX:  # the worker follows the profile cards every few seconds
+    CELERY_BEAT_SCHEDULE["marketplace-search-index"] = {
+        "task": "marketplace.tasks.search_index_catch_up",
+        "schedule": float(env.int("MARKETPLACE_SEARCH_INDEX_SECONDS", default=5)),
+    }
 
 # Idempotency keys are kept at least this long (API.md: ≥ 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)

@@ -9,18 +9,20 @@ profiles, in a directory (``settings.MARKETPLACE_SEARCH_INDEX``), and answers th
 asked (``selectors.search`` decides which) with the same pages and cursors as the PostgreSQL path.
 
 - **What the index holds** (one document a listed profile): ``id``; the filters — ``country``, the
-  ``tags`` (``c:food``, ``l:en`` and each audience share exactly, ``ac:US:43``: "at least 40 %" is
-  the set of tokens 40…100), followers, average views and engagement as numbers; the text — every
-  prefix of every lexeme of the profile's ``search_document`` (migration 0006's own lexemes, so the
-  words are split exactly as PostgreSQL splits them: bio words plain, the handle's first word
-  ``@…``, its later words ``#…``), so a search word is one term; and per ordering one key,
-  ``value << 32 | id``, to order by and to continue after (the keyset cursor).
+  ``tags`` (``c:food``, ``l:en``; each audience share exactly, ``ac:US:43``, whether there is one,
+  ``ac:US``, and each 10 % step it reaches, ``ac:US:40+``: "at least 43 %" is ``ac:US:40+`` less
+  the exact 40–42), followers, average views and engagement as numbers; the text — every prefix
+  of every lexeme of the profile's ``search_document`` (migration 0006's own lexemes, so the words
+  are split exactly as PostgreSQL splits them: bio words plain, the handle's first word ``@…``,
+  its later words ``#…``) in ``words``, and unmarked in ``anyword`` (a search word anywhere: one
+  term); the followers bands (``band``); and per ordering one key, ``value << 32 | id``, to order by
+  and to continue after (the keyset cursor).
 - **Only the cards are read from PostgreSQL**, by primary key, with whether search shows the
   profile now (``marketplace_profilecard.listed``): a stale index can delay or miss a change,
   never show a profile that is not listed.
 - **One writer** (``catch_up``: the Celery task, and ``manage.py search_index``) follows the card
   table's ``changed_xid`` (migration 0011), under an advisory lock; web workers only read, and
-  reload when the index's ``meta.json`` changes.
+  reload when the index's ``meta.json`` or mark file changes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ LOW = 0xFFFF_FFFF  # a key's low 32 bits: the id; the high ones: the ordering va
 MAX_PREFIX = 24  # longer words are indexed by their first 24 characters, and search words likewise
 CURSOR_FILE = "creatornext-changes.json"  # the card changes this index has taken in (``catch_up``)
 WRITER_LOCK = 0x6D6B7473  # pg_advisory_lock key of the one writer ("mkts")
+# The writer's memory: a full build of 1M profiles fills it about twice, so the index starts as a
+# few large segments (at 64 MB it was 9, and every search pays per segment).
+WRITER_HEAP = 1_000_000_000
 _SHARES = (("ac", "audience_countries"), ("ag", "audience_genders"), ("aa", "audience_ages"))
 # Followers bands: a document holds the term ``band:i`` when its followers reach the i-th
 # threshold, the follower count of the top ``BAND_SHARES[i]`` of the profiles when the index was
@@ -220,6 +225,8 @@ def walk(snap: Snapshot, query: tuple[tantivy.Query, float], column: str, after:
     order, first within the narrowest followers band expected to hold ``BAND_MARGIN`` × ``limit``
     matches, then wider ones, then without a band, until a full ``limit`` comes back."""
     condition, expected = query
+    if expected == 0:
+        return []  # a term no document holds (a relevance tier no handle is in): nothing to ask
     key = KEYS[column]
     if after is not None:
         at = key_of(after.value, after.id)
@@ -332,7 +339,7 @@ def _catch_up(path: Path, progress: Callable[[int], None] | None, rebuild: bool,
     if not rebuild and _cursor_path(path).exists():
         mark = json.loads(_cursor_path(path).read_text())
     since = mark.get("changed_xid")
-    writer = _open(path).writer(64_000_000, 1)
+    writer = _open(path).writer(WRITER_HEAP, 1)
     read = 0
     outer = connection.in_atomic_block
     try:

@@ -555,7 +555,9 @@ def _index_search(snap: search_index.Snapshot, params: SearchParams, *, position
     after = position if position is not None and position.segment == start else None
     queries = {segment: search_index.segment_query(params, tiers[segment], snap) for segment in todo}
     rows: list[tuple[int, int, int, str]] = []
-    batch = page_size + 1 + max(4, page_size // 4)  # a few more: some may not be listed now
+    # The index holds listed profiles only, so no margin: a candidate unlisted since the writer's
+    # last pass (seconds) is rare, and costs a second, larger batch.
+    batch = page_size + 1
     with connection.cursor() as cur:
         while todo and len(rows) <= page_size:
             found: list[tuple[int, int, int]] = []  # (segment, value, id) in walking order
