@@ -519,9 +519,10 @@ def _pg_search(params: SearchParams, *, position: Position | None, page_size: in
 # --- the search index (decision 0022) -----------------------------------------------------------
 
 # A search with text and no filter goes to the index when its words are expected in fewer than
-# this share of the profiles: PostgreSQL sorts every match of a rare word (455 rows for
-# "kintsugi": 0.67 ms against the index's 0.51, in-process at 1M), but walks its followers order
-# to the first page of a common one (0.34–0.38 ms against 0.49–0.52). Decision 0022.
+# this share of the profiles: PostgreSQL sorts every match of a rare word (443 bios for
+# "kintsugi": 0.53–0.67 ms against the index's 0.40, in-process at 1M), but walks its followers
+# order to the first page of a common one ("daily", in 61 % of bios: 0.30–0.38 ms, the index
+# 0.36). Decision 0022.
 INDEX_TEXT_SHARE = 0.01
 
 
