@@ -48,8 +48,9 @@ MAX_PREFIX = 24  # longer words are indexed by their first 24 characters, and se
 CURSOR_FILE = "creatornext-changes.json"  # the card changes this index has taken in (``catch_up``)
 WRITER_LOCK = 0x6D6B7473  # pg_advisory_lock key of the one writer ("mkts")
 # The writer's memory: a full build of 1M profiles fills it about twice, so the index starts as a
-# few large segments (at 64 MB it was 9, and every search pays per segment).
-WRITER_HEAP = 1_000_000_000
+# few large segments (at 64 MB it was 9, and every search pays per segment). A pass of the changes
+# since the last one writes a small segment whatever its heap, so it takes less.
+WRITER_HEAP, WRITER_HEAP_PASS = 1_000_000_000, 100_000_000
 _SHARES = (("ac", "audience_countries"), ("ag", "audience_genders"), ("aa", "audience_ages"))
 # Followers bands: a document holds the term ``band:i`` when its followers reach the i-th
 # threshold, the follower count of the top ``BAND_SHARES[i]`` of the profiles when the index was
@@ -339,7 +340,7 @@ def _catch_up(path: Path, progress: Callable[[int], None] | None, rebuild: bool,
     if not rebuild and _cursor_path(path).exists():
         mark = json.loads(_cursor_path(path).read_text())
     since = mark.get("changed_xid")
-    writer = _open(path).writer(WRITER_HEAP, 1)
+    writer = _open(path).writer(WRITER_HEAP if since is None else WRITER_HEAP_PASS, 1)
     read = 0
     outer = connection.in_atomic_block
     try:
