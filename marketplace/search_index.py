@@ -45,7 +45,7 @@ from marketplace.cursor import Position
 KEYS = {"followers": "k_followers", "engagement_rate_bps": "k_engagement", "avg_views": "k_avg_views"}
 LOW = 0xFFFF_FFFF  # a key's low 32 bits: the id; the high ones: the ordering value
 MAX_PREFIX = 24  # longer words are indexed by their first 24 characters, and search words likewise
-CURSOR_FILE = "creatornext-changes.json"  # the card changes this index has taken in (``catch_up``)
+MARK_FILE = "creatornext-changes.json"  # how far this index has taken in the card changes (``catch_up``)
 WRITER_LOCK = 0x6D6B7473  # pg_advisory_lock key of the one writer ("mkts")
 # The writer's memory: a full build of 1M profiles fills it about twice, so the index starts as a
 # few large segments (at 64 MB it was 9, and every search pays per segment). A pass of the changes
@@ -118,7 +118,7 @@ def snapshot() -> Snapshot | None:
     if getattr(settings, "MARKETPLACE_SEARCH_INDEX_SYNC", False):
         catch_up()  # read-your-writes: this process writes the index before it reads (tests)
     try:
-        stamp = _cursor_path(path).stat().st_mtime_ns + (path / "meta.json").stat().st_mtime_ns
+        stamp = _mark_path(path).stat().st_mtime_ns + (path / "meta.json").stat().st_mtime_ns
     except FileNotFoundError:
         return None  # never built: PostgreSQL answers
     key = str(path)
@@ -132,7 +132,7 @@ def snapshot() -> Snapshot | None:
                     index.config_reader(reload_policy="Manual")
                 else:
                     index.reload()
-                held = (index, stamp, json.loads(_cursor_path(path).read_text()))
+                held = (index, stamp, json.loads(_mark_path(path).read_text()))
                 _OPEN[key] = held
     mark = held[2]
     return Snapshot(held[0].searcher(), tuple(mark.get("bands", ())), int(mark.get("docs", 0)))
@@ -311,8 +311,8 @@ def document(row: tuple[Any, ...], bands: Iterable[int] = ()) -> tantivy.Documen
     return doc
 
 
-def _cursor_path(path: Path) -> Path:
-    return path / CURSOR_FILE
+def _mark_path(path: Path) -> Path:
+    return path / MARK_FILE
 
 
 def catch_up(*, progress: Callable[[int], None] | None = None, rebuild: bool = False,
@@ -337,8 +337,8 @@ def catch_up(*, progress: Callable[[int], None] | None = None, rebuild: bool = F
 def _catch_up(path: Path, progress: Callable[[int], None] | None, rebuild: bool, chunk: int) -> int:
     path.mkdir(parents=True, exist_ok=True)
     mark: dict[str, Any] = {}
-    if not rebuild and _cursor_path(path).exists():
-        mark = json.loads(_cursor_path(path).read_text())
+    if not rebuild and _mark_path(path).exists():
+        mark = json.loads(_mark_path(path).read_text())
     since = mark.get("changed_xid")
     writer = _open(path).writer(WRITER_HEAP if since is None else WRITER_HEAP_PASS, 1)
     read = 0
@@ -378,7 +378,7 @@ def _catch_up(path: Path, progress: Callable[[int], None] | None, rebuild: bool,
         writer.rollback()
         raise
     # After the commit: a crash in between only makes the next pass read these cards again.
-    tmp = _cursor_path(path).with_suffix(".tmp")
+    tmp = _mark_path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps({**mark, "changed_xid": upto}))
-    os.replace(tmp, _cursor_path(path))
+    os.replace(tmp, _mark_path(path))
     return read

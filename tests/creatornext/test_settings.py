@@ -47,6 +47,18 @@ def test_production_defaults_are_secure():
     assert result.stdout.split("\n")[-2] == "False True True True True []"
 
 
+def test_the_search_index_is_under_the_var_directory_and_followed_by_beat_only_when_on(tmp_path):
+    code = ("from django.conf import settings as s; "
+            "print(repr(s.MARKETPLACE_SEARCH_INDEX), 'marketplace-search-index' in s.CELERY_BEAT_SCHEDULE)")
+    on = _manage("shell", "-c", code, extra_env={"CREATORNEXT_VAR_DIR": str(tmp_path),
+                                                 "MARKETPLACE_SEARCH_INDEX": "search-index"})
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.split("\n")[-2] == f"{str(tmp_path / 'search-index')!r} True"
+    off = _manage("shell", "-c", code, extra_env={})
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.split("\n")[-2] == "'' False"
+
+
 # --- R13: CSRF on session requests, Content-Security-Policy ---------------------------------------
 def test_a_session_post_without_csrf_token_is_403_on_the_api_and_on_pages(db):
     from django.test import Client
