@@ -1,5 +1,10 @@
 """core.prepared: an ORM query compiled once, run with new values — same rows as the ORM."""
 
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import psycopg2.extensions
 import pytest
 from django.db import DataError, connection, transaction
 from django.db.models import Exists, OuterRef
@@ -7,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from creatornext.accounts.models import Block, CreatorProfile
 from creatornext.accounts.selectors import creators_with_handle_key, handle_key
-from creatornext.core.prepared import PreparedQuery, RecurringStatements, ServerStatement
+from creatornext.core.prepared import PreparedQuery, RecurringStatements, ServerStatement, _literals
 from tests.eligibility.helpers import make_creator
 from tests.support.world import make_user
 
@@ -298,3 +303,52 @@ def test_a_server_insert_is_prepared_once_per_connection_and_checks_its_columns(
         record.insert(key="c")  # every column must be given
     with pytest.raises(ValueError, match="no columns"):
         PreparedInsert(IdempotencyRecord, ["user_id", "nope"])
+
+
+# Whole numbers, NULLs and aware datetimes are written into EXECUTE's text (psycopg2's adapters
+# cost more than the rest of a hot statement's Python); what comes back must not change.
+TYPED = ServerStatement("test_prepared_literals", "SELECT %s::bigint, %s::bigint, %s::timestamptz, %s::text, "
+                        "%s::boolean, %s::text, %s::numeric, %s::bigint")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("when", [datetime(2026, 12, 7, 9, 17, 30, 859692, tzinfo=UTC),
+                                  datetime(1, 1, 1, tzinfo=UTC),
+                                  datetime(2026, 6, 1, 12, tzinfo=ZoneInfo("Europe/Paris")),
+                                  datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=30, seconds=12)))])
+def test_values_written_into_the_text_come_back_as_they_went_in(when):
+    odd = "it's 100% \\ 'quoted' %s -- ;"
+    values = [-9_223_372_036_854_775_808, 9_223_372_036_854_775_807, when, odd, True, None, Decimal("1.50"), 0]
+    with connection.cursor() as cur:
+        TYPED.execute(cur, values)
+        assert cur.fetchone() == (values[0], values[1], when, odd, True, None, Decimal("1.50"), 0)
+        TYPED.execute(cur, [1, None, None, None, False, "%%", None, -1])  # every value in the text but two
+        assert cur.fetchone() == (1, None, None, None, False, "%%", None, -1)
+
+
+def test_only_whole_numbers_nulls_and_aware_datetimes_are_written_into_the_text():
+    naive = datetime(2026, 1, 1)
+    text, rest = _literals("s", [5, -5, None, True, "x", naive, datetime(2026, 1, 1, tzinfo=UTC), 1.5])
+    assert text == "EXECUTE s(5, -5, NULL, %s, %s, %s, '2026-01-01T00:00:00+00:00'::timestamptz, %s)"
+    assert rest == [True, "x", naive, 1.5]
+    for value, quoted in ((5, b"5"), (-5, b" -5"), (None, b"NULL"),
+                          (datetime(2026, 1, 1, tzinfo=UTC), b"'2026-01-01T00:00:00+00:00'::timestamptz")):
+        assert _literals("s", [value])[0] == f"EXECUTE s({quoted.decode().strip()})"
+        assert psycopg2.extensions.adapt(value).getquoted() == quoted  # what psycopg2 itself writes
+
+
+def test_an_insert_passes_whole_numbers_through_and_leaves_every_other_value_to_its_field():
+    from django.utils import timezone
+
+    from creatornext.core.prepared import PreparedInsert
+    from gifts.models import GiftSend
+
+    columns = ["fan_id", "quantity", "video_id", "coins_spent", "created_at"]
+    row = PreparedInsert(GiftSend, columns)
+    fields = [GiftSend._meta.get_field(c) for c in ["fan", "quantity", "video", "coins_spent", "created_at"]]
+    now = timezone.now()
+    for values in ([7, 3, None, 2**40, now], ["7", "3", None, 5.0, now], [True, 3, 9, -1, now]):
+        # The same values the fields themselves make, whatever was passed (a "7" becomes 7).
+        assert row._prepped(dict(zip(columns, values, strict=True)), connection) == [
+            f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+    assert row._whole == [True, True, True, True, False]
