@@ -6,16 +6,19 @@ Errors always look like API.md says:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+from django.core import validators
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
+from rest_framework.fields import empty
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from creatornext.money import CURRENCIES, Money, MoneyError
@@ -224,6 +227,100 @@ class StrictInputSerializer(serializers.Serializer):
         if errors:
             raise exceptions.ValidationError(errors)
         return super().to_internal_value(data)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        # The common case — a JSON object whose values are exactly what plain fields declare —
+        # answered without DRF's field-by-field machinery (~4 % of a gift send's CPU). Anything
+        # else, every error among it, takes DRF's way, which gives the same value when both do.
+        if type(data) is dict:
+            plan = self._plain_plan()
+            if plan is not None:
+                value = _plain_values(plan, data)
+                if value is not None:
+                    return value
+        return super().run_validation(data)
+
+    def _plain_plan(self) -> list[_Plain] | None:
+        """What each field accepts, if every field is a plain ``CharField`` or ``IntegerField``
+        with only the validators its own arguments make, and the serializer validates nothing
+        more itself; else None (always DRF's way). Worked out once per instance."""
+        try:
+            return self.__dict__["_plain"]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        plan: list[_Plain] | None = []
+        own = type(self)
+        if (own.validate is not serializers.Serializer.validate or self.validators
+                or any(hasattr(own, f"validate_{name}") for name in self.fields)):
+            plan = None
+        for name, field in self.fields.items():
+            if plan is None:
+                break
+            if not (not field.read_only and field.source == name and field.default is empty
+                    and _own_validators_only(field)):
+                plan = None
+            elif isinstance(field, serializers.IntegerField):
+                plan.append(_Plain(name, True, field.required, field.allow_null, field.min_value,
+                                   field.max_value, False))
+            elif isinstance(field, serializers.CharField) and not field.trim_whitespace:
+                plan.append(_Plain(name, False, field.required, field.allow_null, field.min_length,
+                                   field.max_length, field.allow_blank))
+            else:
+                plan = None
+        self.__dict__["_plain"] = plan
+        return plan
+
+
+class _Plain(NamedTuple):
+    name: str
+    whole: bool  # IntegerField (else CharField)
+    required: bool
+    allow_null: bool
+    low: int | None  # min_value, or min_length
+    high: int | None  # max_value, or max_length
+    allow_blank: bool
+
+
+def _own_validators_only(field: serializers.Field) -> bool:
+    """A plain IntegerField or CharField (not a subclass) whose validators are exactly those its
+    own arguments make (DRF adds them in ``__init__``): no others the plain check would miss."""
+    made: list[tuple[type, Any]]
+    if type(field) is serializers.IntegerField:
+        made = [(validators.MaxValueValidator, field.max_value), (validators.MinValueValidator, field.min_value)]
+    elif type(field) is serializers.CharField:
+        made = [(validators.MaxLengthValidator, field.max_length), (validators.MinLengthValidator, field.min_length),
+                (validators.ProhibitNullCharactersValidator, True), (ProhibitSurrogateCharactersValidator, True)]
+    else:
+        return False
+    expected = sorted((kind.__name__, repr(limit)) for kind, limit in made if limit is not None)
+    found = sorted((type(v).__name__, repr(getattr(v, "limit_value", True))) for v in field.validators)
+    return found == expected and all(type(v) in {kind for kind, _ in made} for v in field.validators)
+_MISSING = object()
+
+
+def _plain_values(plan: list[_Plain], data: dict[str, Any]) -> dict[str, Any] | None:
+    """``data``'s values for ``plan`` when each is plainly valid: a whole number (not a bool) in
+    range, or ASCII text without NUL of an allowed length; None for anything else."""
+    values: dict[str, Any] = {}
+    for field in plan:
+        value = data.get(field.name, _MISSING)
+        if value is _MISSING:
+            if field.required:
+                return None
+            continue
+        if value is None:
+            if not field.allow_null:
+                return None
+        elif field.whole:
+            if (type(value) is not int or (field.low is not None and value < field.low)
+                    or (field.high is not None and value > field.high)):
+                return None
+        elif (type(value) is not str or not value.isascii() or "\x00" in value
+              or (not value and not field.allow_blank) or len(value) < (field.low or 0)
+              or (field.high is not None and len(value) > field.high)):
+            return None
+        values[field.name] = value
+    return values
 
 
 def api_not_found(request, exception=None):
