@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
 from django.templatetags.static import static
@@ -19,9 +20,10 @@ from creatornext.accounts.api import require_creator
 from creatornext.accounts.authentication import TokenAuthentication
 from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.selectors import creator_by_handle
-from creatornext.core.api import MoneyField, Pagination, StrictInputSerializer, paginated
-from creatornext.core.idempotency import claim_of, idempotent
+from creatornext.core.api import DomainError, MoneyField, Pagination, StrictInputSerializer, paginated
+from creatornext.core.idempotency import Claim, claim_of, idempotent
 from creatornext.core.throttling import limit
+from creatornext.ledger.services import GuardRefused
 from creatornext.money import Money
 from gifts import selectors, services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video
@@ -174,6 +176,23 @@ class GiftSendCreateApi(APIView):
                 "list_value": b.list_value.to_api(), "creator_value": b.creator_value.to_api(),
                 "platform_share_bps": b.platform_share_bps}
 
+    def _send_planned(self, claim: Claim, planned: services.PlannedSend | None, *,
+                      guarded: bool = False) -> dict | None:
+        """Write a send planned on PostgreSQL (its id drawn) in one statement with the key's record
+        holding its response; the response. None (nothing written): no plan, or a ``guarded``
+        plan whose remembered facts are no longer true (``GuardRefused``)."""
+        if planned is None or planned.send.pk is None:
+            return None
+        out = self.out(planned.send)
+        try:
+            services.gift_send_write(planned, also=[claim.expression("k", status=status.HTTP_201_CREATED,
+                                                                     data=out)])
+        except GuardRefused:
+            if not guarded:
+                raise
+            return None
+        return out
+
     @extend_schema(operation_id="gift_sends_create", request=InputSerializer,
                    responses={201: OutputSerializer}, parameters=[IDEMPOTENCY])
     @idempotent(deferred=True)  # every effect of a send is in its transaction
@@ -183,15 +202,30 @@ class GiftSendCreateApi(APIView):
         data = _SEND_INPUT.run_validation(request.data)
         claim = claim_of(request)
         token = request.auth.key if isinstance(request.auth, Token) else None  # confirmed by the plan
+        send = {"fan": request.user, "token": token, "handle": data["creator"], "gift": data["gift"],
+                "video": data.get("video"), "live_stream": data.get("live_stream")}
+        if (known := selectors.known_send_facts(**send)) is not None:
+            # PostgreSQL, a send like one this process wrote: planned with its facts, which a guard
+            # checks again in the same message and transaction as the write (decision 0021).
+            try:
+                guarded = services.gift_send_plan(fan=request.user, create_accounts=False, token=token,
+                                                  known=known, **data)
+            except (DjangoValidationError, DomainError):
+                guarded = None  # judged on remembered facts: judged afresh below
+            written = self._send_planned(claim, guarded, guarded=True)
+            if written is not None:
+                return Response(written, status=status.HTTP_201_CREATED)
+            selectors.forget_send_facts(**send)  # something changed: plan afresh, as below
         planned = services.gift_send_plan(fan=request.user, create_accounts=False, token=token, **data)
         if planned is not None and planned.send.pk is not None:
             # PostgreSQL, every account there: one statement, its own transaction, writes the
             # row, its posting and the key's record with this response (no claim before it, no
             # update after it, no BEGIN or COMMIT).
-            out = self.out(planned.send)
-            services.gift_send_write(planned, also=[claim.expression("k", status=status.HTTP_201_CREATED,
-                                                                     data=out)])
-            return Response(out, status=status.HTTP_201_CREATED)
+            written = self._send_planned(claim, planned)
+            assert written is not None
+            if planned.facts is not None:
+                selectors.remember_send_facts(planned.facts, **send)
+            return Response(written, status=status.HTTP_201_CREATED)
         # An account's first use (created with the send, so that a refusal undoes it too), or
         # SQLite (the send's id is known once its row is written): one transaction, the key first.
         with transaction.atomic():

@@ -26,7 +26,7 @@ from creatornext.accounts.models import CreatorProfile, User
 from creatornext.accounts.services import require_age
 from creatornext.core import config
 from creatornext.core.api import DomainError, LimitExceeded
-from creatornext.core.prepared import PreparedInsert
+from creatornext.core.prepared import PreparedInsert, ServerStatement
 from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind
 from creatornext.ledger.services import (
     InsufficientFunds,
@@ -144,14 +144,16 @@ def _posting(send_id: int, legs: list[Leg], memo: str) -> Posting:
     return Posting(key=f"gift-send:{send_id}", kind="gift", legs=legs, ref=f"gift-send:{send_id}", memo=memo)
 
 
-def _write_send(send: GiftSend, legs: list[Leg], also: Sequence[tuple[str, list[Any]]] = ()) -> int:
+def _write_send(send: GiftSend, legs: list[Leg], also: Sequence[tuple[str, list[Any]]] = (),
+                guard: tuple[ServerStatement, list[Any]] | None = None) -> int:
     """The send's row and its ledger posting; the row's id. Raises ``InsufficientFunds``.
 
     On PostgreSQL (the id drawn by the facts query) both are one statement, prepared once per
     connection: the posting's expressions (``ledger.services.posting_statement``), the row, written
     only if the posting's entries were, and ``also``: expressions (sql, params) that may refer to
     the row (``s``), each writing one row (the request's idempotency key: ``Claim.expression``).
-    Elsewhere: the row, then ``post_once`` (``also`` is PostgreSQL's only).
+    Elsewhere: the row, then ``post_once`` (``also`` is PostgreSQL's only). ``guard``: sent
+    first, in the same transaction (``PostingStatement.run``'s ``before``; ``GuardRefused``).
     """
     row = {name: getattr(send, name) for name in _SEND_ROW.columns}
     memo = f"{send.quantity} × {send.gift.name}"
@@ -164,7 +166,7 @@ def _write_send(send: GiftSend, legs: list[Leg], also: Sequence[tuple[str, list[
     posting = _posting(send.pk, legs, memo)
     statement = posting_statement(posting, now=row["created_at"])
     with connection.cursor() as cursor:
-        if statement.run(cursor, [_SEND_CTE.as_cte("s", after="e", id=send.pk, **row), *also]) is None:
+        if statement.run(cursor, [_SEND_CTE.as_cte("s", after="e", id=send.pk, **row), *also], before=guard) is None:
             raise LedgerError(f"{posting.key} was posted before: send ids are drawn once.")
     return send.pk
 
@@ -177,6 +179,8 @@ class PlannedSend:
 
     send: GiftSend
     legs: list[Leg]
+    facts: dict[str, Any] | None = None  # what the plan checked (``selectors.gift_send_facts``)
+    guard: tuple[ServerStatement, list[Any]] | None = None  # remembered facts' check, sent first
 
 
 def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
@@ -199,11 +203,11 @@ def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
         if send.pk is not None and not connection.in_atomic_block:
             # PostgreSQL, outside a transaction block: one statement, its own transaction, which
             # undoes itself on a refusal (PostingStatement.run). No BEGIN and COMMIT round trips.
-            send.pk = _write_send(send, planned.legs, also)
+            send.pk = _write_send(send, planned.legs, also, planned.guard)
         else:
             with transaction.atomic(savepoint=savepoint):
                 # No savepoint of its own below: any failure leaves this atomic block, which rolls back.
-                send.pk = _write_send(send, planned.legs, also)
+                send.pk = _write_send(send, planned.legs, also, planned.guard)
     except InsufficientFunds as exc:
         raise NotEnoughCoins(f"Not enough coins: {send.coins_spent:,} needed.",
                              {"quantity": ["Buy more coins or send fewer."]}) from exc
@@ -212,12 +216,14 @@ def gift_send_write(planned: PlannedSend, *, savepoint: bool = True,
 
 def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
                    live_stream: int | None = None, create_accounts: bool = True,
-                   token: str | None = None) -> PlannedSend | None:
+                   token: str | None = None, known: dict[str, Any] | None = None) -> PlannedSend | None:
     """Check a send of ``quantity`` × ``gift`` to a creator's public video or live stream and
     plan it. Nothing is written but accounts on their first use; without ``create_accounts`` not
     even those: the plan is None when one is missing (the caller plans again in a transaction).
     ``token``: the key of the API token that authenticated the fan, confirmed here (401 if it is
     no longer theirs or they are inactive: ``TokenAuthentication(remember=True)``).
+    ``known``: facts remembered from an earlier send (``selectors.known_send_facts``) instead of
+    the query; the plan then carries their guard, which the write sends before its posting.
 
     The hottest path of the platform, so every fact it checks is read in one query
     (``selectors.gift_send_facts``) and the refusals are worked out from those facts in the order
@@ -228,8 +234,8 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     if not 1 <= quantity <= gift_config.MAX_QUANTITY:
         raise ValidationError({"quantity": ["Send between 1 and 99."]})
     program = VIDEO_PROGRAM if video is not None else LIVE_PROGRAM
-    facts = selectors.gift_send_facts(fan=fan, token=token, handle=creator, gift=gift, video=video,
-                                      live_stream=live_stream)
+    facts = known if known is not None else selectors.gift_send_facts(
+        fan=fan, token=token, handle=creator, gift=gift, video=video, live_stream=live_stream)
     if token is not None:
         confirm_token(token, fan.pk, facts["token_confirmed"] if facts is not None else None)
     if facts is None or facts["gift_coins"] is None:
@@ -291,7 +297,7 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     if remainder:
         legs += [Leg(platform[AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND], -remainder),
                  Leg(platform[AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND], remainder)]
-    return PlannedSend(send, legs)
+    return PlannedSend(send, legs, facts=facts, guard=facts.get("guard"))
 
 
 # --- coin purchases ------------------------------------------------------------------------------

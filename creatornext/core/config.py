@@ -97,6 +97,7 @@ def _load(definition: SettingDef) -> Any:
 # 0005: a trigger, from a sequence), so a value kept for a version is the value at that version.
 VERSION_SQL = "SELECT version FROM core_settings_version WHERE id = 1"
 _versioned: dict[str, tuple[Any, Any]] = {}
+_MEMO_VERSION = "\0version"  # in a request's memo: the version its values were read at, if given
 
 
 def get_many(*definitions: SettingDef, version: Any = None) -> list[Any]:
@@ -105,6 +106,12 @@ def get_many(*definitions: SettingDef, version: Any = None) -> list[Any]:
     selected by the caller's own query, in its transaction)."""
     memo = _request_values.get()
     values: dict[str, Any] = {} if memo is None else memo
+    if version is not None and values.get(_MEMO_VERSION, version) != version:
+        # The request read values at another version (a hot path that planned once, found its
+        # facts changed, and plans again): those are not this version's.
+        values.clear()
+    if version is not None:
+        values[_MEMO_VERSION] = version
     wanted = [d for d in definitions if d.key not in values]
     if wanted and version is not None:
         kept = [_versioned.get(d.key) for d in wanted]

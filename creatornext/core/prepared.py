@@ -52,6 +52,7 @@ class _Compiled:
                  names: list[str]) -> None:
         self.compiler, self.sql, self.slots, self.constants, self.names = compiler, sql, slots, constants, names
         self.statement: ServerStatement | None = None
+        self.types: list[str] = []  # PostgreSQL's type of each parameter
         # The column converters (what ``results_iter`` works out for every call) are fixed by the
         # query: found once. Composite columns keep the ORM's own path.
         fields = [s[0] for s in compiler.select[0:compiler.col_count]]
@@ -114,8 +115,19 @@ class PreparedQuery:
         # its adapter by the exact type (a subclass costs it a search of the class's bases).
         constants = [str.__str__(p) if isinstance(p, str) else p for p in params]
         compiled = _Compiled(compiler, sql, slots, constants, names)
+        compiled.types = [_pg_type(p) for p in params] if compiler.connection.vendor == "postgresql" else []
         if self._server is not None and compiler.connection.vendor == "postgresql":
-            compiled.statement = ServerStatement(self._server, sql, [_pg_type(p) for p in params])
+            compiled.statement = ServerStatement(self._server, sql, compiled.types)
+        return compiled
+
+    def compiled(self) -> _Compiled:
+        """The query compiled for the default database (its ``sql``, ``names``, ``types`` and
+        ``params(values)``), for a statement built around it."""
+        connection = connections[DEFAULT_DB_ALIAS]
+        key = (DEFAULT_DB_ALIAS, str(connection.settings_dict["NAME"]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self._compile(DEFAULT_DB_ALIAS)
         return compiled
 
     def first(self, **values: Any) -> dict[str, Any] | None:
@@ -127,13 +139,8 @@ class PreparedQuery:
                 raise TypeError(f"{name} must be {kind.__name__}")
         if any(isinstance(v, str) and "\x00" in v for v in values.values()):
             return None  # PostgreSQL text never holds NUL: nothing can match (psycopg2 would raise)
-        alias = DEFAULT_DB_ALIAS  # one database; a router would pick it here
-        connection = connections[alias]
-        key = (alias, str(connection.settings_dict["NAME"]))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            compiled = self._compiled[key] = self._compile(alias)
-        with connection.cursor() as cursor:
+        compiled = self.compiled()  # one database; a router would pick it here
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             if compiled.statement is not None:
                 compiled.statement.execute(cursor, compiled.params(values))
             else:
@@ -175,8 +182,27 @@ class ServerStatement:
         self._prepare = f"PREPARE {name}{signature} AS {text}"
         self._execute = f"EXECUTE {name}"  # without values; with them: ``_literals``
 
-    def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
-        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once)."""
+    def execute(self, cursor: Any, params: list[Any] | tuple[Any, ...], *,
+                before: tuple[ServerStatement, list[Any]] | None = None) -> None:
+        """Run the statement on ``cursor`` (a Django cursor; its connection prepares it once).
+
+        ``before``: another statement and its parameters, sent in the same message, first: one
+        round trip for both, and one transaction when outside a transaction block (PostgreSQL runs
+        a message of several statements as one), so an error in the first undoes both. The rows
+        are the last statement's."""
+        self._prepared(cursor, params)
+        text, rest = _literals(self.name, params) if self.count else (self._execute, [])
+        if before is not None:
+            first, first_params = before
+            first._prepared(cursor, first_params)
+            first_text, first_rest = _literals(first.name, first_params) if first.count else (first._execute, [])
+            text, rest = f"{first_text}; {text}", [*first_rest, *rest]
+        if rest:
+            cursor.execute(text, rest)
+        else:
+            cursor.execute(text)  # no values for psycopg2: it leaves the text as it is
+
+    def _prepared(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
         if len(params) != self.count:
             raise TypeError(f"{self.name} takes {self.count} parameters, not {len(params)}")
         wrapper = connections[cursor.db.alias]
@@ -188,14 +214,6 @@ class ServerStatement:
         if self.name not in held[1]:
             cursor.execute(self._prepare)
             held[1].add(self.name)
-        if not self.count:
-            cursor.execute(self._execute)
-            return
-        text, rest = _literals(self.name, params)
-        if rest:
-            cursor.execute(text, rest)
-        else:
-            cursor.execute(text)  # no values for psycopg2: it leaves the text as it is
 
 
 def _literals(name: str, params: list[Any] | tuple[Any, ...]) -> tuple[str, list[Any]]:

@@ -311,6 +311,16 @@ def _balances_after(legs: Sequence[Leg], finals: dict[int, int]) -> list[int | N
 
 
 REFUSED = "LD001"  # SQLSTATE of ledger_refuse (ledger migration 0009)
+_OWN_REASONS = ("posted", "entries")  # with "refused:i" and "missing:name": the posting's own
+
+
+class GuardRefused(Exception):
+    """The caller's statement sent before a posting (``PostingStatement.run``'s ``before``) refused
+    with ``ledger_refuse(reason)``: nothing was written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _refusal(exc: DatabaseError) -> str | None:
@@ -333,7 +343,8 @@ class PostingStatement:
     params: list[Any]
     accounts: list[Account]
 
-    def run(self, cursor: Any, also: Sequence[tuple[str, list[Any]]] = ()) -> int | None:
+    def run(self, cursor: Any, also: Sequence[tuple[str, list[Any]]] = (),
+            before: tuple[ServerStatement, list[Any]] | None = None) -> int | None:
         """Run the statement: the posting's expressions, then ``also``, each ``(sql, params)`` with
         sql ``name AS (…)`` writing exactly one row (it may refer to ``e``, the entries, or to an
         earlier one). Returns the transaction's id, or None if the key was posted before (then
@@ -343,6 +354,10 @@ class PostingStatement:
         Inside a transaction block the caller's atomic block rolls back what the statement wrote
         before a refusal. Outside one (autocommit) the statement is its own transaction and checks
         itself: ``ledger_refuse`` (ledger migration 0009) fails it, so nothing of it stays.
+
+        ``before``: a caller's statement sent first in the same message (``ServerStatement.execute``),
+        in the same transaction; when it calls ``ledger_refuse(reason)`` nothing is written and
+        ``GuardRefused(reason)`` is raised (the gift send's check of the facts it planned with).
         """
         names = [sql.split(" ", 1)[0] for sql, _ in also]
         if not all(name.isidentifier() for name in names):
@@ -351,12 +366,18 @@ class PostingStatement:
         params = [*self.params, *(p for _, params in also for p in params)]
         legs = len(self.posting.legs)
         if not connection.in_atomic_block:
-            return self._run_alone(cursor, ctes, params, names)
+            return self._run_alone(cursor, ctes, params, names, before)
         balances = [f"b{i}" for i in range(len(self.accounts))]
         counts = [f"(SELECT count(*) FROM {name})" for name in [*balances, *names]]  # noqa: S608  # nosec B608
         # Only generated aliases and the callers' own fixed SQL: every value is a parameter.
         sql = f"WITH {ctes} SELECT (SELECT id FROM t), (SELECT count(*) FROM e), {', '.join(counts) or 'NULL'}"  # noqa: S608  # nosec B608
-        run_prepared(cursor, sql, params, legs=legs)
+        try:
+            run_prepared(cursor, sql, params, legs=legs, before=before)
+        except DatabaseError as exc:
+            reason = _refusal(exc)
+            if reason is None or before is None:
+                raise
+            raise GuardRefused(reason) from exc  # this statement does not refuse itself here
         txn_id, entries, *written = cursor.fetchone()
         if txn_id is None:
             return None
@@ -369,7 +390,8 @@ class PostingStatement:
                               f"and {extra} of its other rows written.")
         return txn_id
 
-    def _run_alone(self, cursor: Any, ctes: str, params: list[Any], names: list[str]) -> int | None:
+    def _run_alone(self, cursor: Any, ctes: str, params: list[Any], names: list[str],
+                   before: tuple[ServerStatement, list[Any]] | None) -> int | None:
         """The statement as its own transaction, refusing itself (``run``)."""
         # Only generated aliases and counts: "refused:i" names the first balance rule that refused.
         balances = [(f"EXISTS (SELECT FROM b{i})", f"refused:{i}") for i in range(len(self.accounts))]  # nosec B608
@@ -384,11 +406,13 @@ class PostingStatement:
         # Only generated aliases, counts and the callers' own fixed SQL: every value is a parameter.
         sql = f"WITH {ctes} SELECT (SELECT id FROM t), {written}CASE {guard} ELSE true END"  # noqa: S608  # nosec B608
         try:
-            run_prepared(cursor, sql, params, legs=len(self.posting.legs))
+            run_prepared(cursor, sql, params, legs=len(self.posting.legs), before=before)
         except DatabaseError as exc:
             reason = _refusal(exc)
             if reason is None:
                 raise
+            if before is not None and reason not in _OWN_REASONS and not reason.startswith(("refused:", "missing:")):
+                raise GuardRefused(reason) from exc
             if reason == "posted":
                 return None
             if reason.startswith("refused:"):
@@ -403,16 +427,20 @@ _STATEMENT_NUMBERS = itertools.count()
 PREPARED_LEGS = 8
 
 
-def run_prepared(cursor: Any, sql: str, params: list[Any], *, legs: int) -> None:
+def run_prepared(cursor: Any, sql: str, params: list[Any], *, legs: int,
+                 before: tuple[ServerStatement, list[Any]] | None = None) -> None:
     """Run ``sql`` (a posting's statement, or a hot path's statement around one) as a statement
-    PostgreSQL plans once per connection and text, for postings of at most ``PREPARED_LEGS``."""
+    PostgreSQL plans once per connection and text, for postings of at most ``PREPARED_LEGS``
+    (``before``: ``ServerStatement.execute``)."""
     if legs > PREPARED_LEGS:
+        if before is not None:
+            raise ValueError(f"A statement before a posting of more than {PREPARED_LEGS} legs")
         cursor.execute(sql, params)
         return
     statement = _STATEMENTS.get(sql)
     if statement is None:
         statement = _STATEMENTS.setdefault(sql, ServerStatement(f"ledger_post_{next(_STATEMENT_NUMBERS)}", sql))
-    statement.execute(cursor, params)
+    statement.execute(cursor, params, before=before)
 
 
 def _balance_changes(posting: Posting) -> tuple[list[Account], dict[int, int]]:

@@ -16,9 +16,11 @@ from creatornext.core.models import IdempotencyRecord
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.models import COIN, DIAMOND, MICRO_DIAMOND, AccountKind, Entry, Transaction
 from eligibility.defaults import seed_defaults
+from eligibility.models import Enrollment
+from gifts import selectors
 from gifts.config import DIAMONDS_PER_COIN_DEN, DIAMONDS_PER_COIN_NUM
 from gifts.defaults import seed_catalog
-from gifts.models import GiftSend, Video, WalletLock
+from gifts.models import Gift, GiftSend, Video, WalletLock
 from tests.eligibility.helpers import enroll, make_creator
 from tests.gifts.conftest import gift_id
 from tests.support.concurrency import many_connections, run_together
@@ -166,19 +168,68 @@ def test_a_private_or_another_creators_video_is_400(send, fan, creator, nothing_
 
 
 def test_the_gift_send_path_stays_within_its_query_budget(send, fan, video, django_assert_max_num_queries,
-                                                          django_capture_on_commit_callbacks):
+                                                          django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(selectors, "ID_BLOCK_SECONDS", 3600)  # ids drawn a few at a time: none drawn below
     with django_capture_on_commit_callbacks(execute=True):  # commits: platform accounts are remembered
         send(fan, video)  # accounts exist after the first send (made in a transaction of its own)
-        send(fan, video)  # the one-statement send, prepared once per connection
-    # 6 (was 28, then 21, 12, 7): the test's gift and token look-ups (2), the send's facts (one
-    # query: gift, creator, stream, block, wallet lock, enrolment, the send's id, the settings'
-    # version, and the token — remembered since the first send — confirmed), then one statement
-    # for the send row, its posting (key, fan update, creator update, entries) and the idempotency
-    # record with its response — with the savepoint pair the test's own transaction adds around
-    # it (2); outside a transaction block that statement is its own transaction. Both owners'
-    # accounts are remembered after the first send, like the platform accounts.
-    with django_assert_max_num_queries(6):
+        send(fan, video)  # the one-statement send, prepared once per connection; its facts remembered
+        send(fan, video)  # the guarded send, prepared once per connection
+    # 5 (was 28, then 21, 12, 7, 6): the test's gift and token look-ups (2), then one message: the
+    # guard (the send's facts query again, refusing unless they are still what the process
+    # remembered from the last send) and one statement for the send row, its posting (key, fan
+    # update, creator update, entries) and the idempotency record with its response — with the
+    # savepoint pair the test's own transaction adds around it (2); outside a transaction block
+    # that message is its own transaction. The token, both owners' accounts and the platform
+    # accounts are remembered after the first sends.
+    with django_assert_max_num_queries(5):
         assert send(fan, video).status_code == 201
+
+
+# The process remembers a send's facts after it succeeds; the next such send plans with them and
+# a guard in its own message checks them again (decision 0021). Whatever changed since must count.
+@pytest.mark.parametrize(("change", "refusal"), [
+    ("blocked", (403, "blocked")),
+    ("wallet locked", (409, "invalid_state")),
+    ("token deleted", (401, "authentication_failed")),
+    ("video private", (400, "invalid")),
+    ("gift retired", (400, "invalid")),
+    ("opted out", (409, "not_eligible")),
+    ("now a minor", (403, "age_restricted")),
+])
+def test_a_remembered_send_is_refused_when_its_facts_changed(send, fan, video, creator, nothing_changed,
+                                                             change, refusal):
+    assert send(fan, video).status_code == 201  # accounts made
+    assert send(fan, video).status_code == 201  # facts remembered
+    client = api_client(fan)  # the same token
+    if change == "blocked":
+        Block.objects.create(creator=creator, fan=fan)
+    elif change == "wallet locked":
+        WalletLock.objects.create(fan=fan, reason="chargeback")
+    elif change == "token deleted":
+        Token.objects.filter(user=fan).delete()
+    elif change == "video private":
+        Video.objects.filter(pk=video.pk).update(public=False)
+    elif change == "gift retired":
+        Gift.objects.filter(name="Rose").update(active=False)
+    elif change == "opted out":
+        Enrollment.objects.filter(creator=creator, program__slug="video-gifts").update(status="opted_out")
+    else:
+        User.objects.filter(pk=fan.pk).update(date_of_birth=datetime.date.today() - datetime.timedelta(days=400))
+    body = {"creator": "maya.makes", "gift": Gift.objects.get(name="Rose").pk, "quantity": 1, "video": video.pk}
+    with nothing_changed():
+        r = client.post("/api/v1/gift-sends/", body, format="json", HTTP_IDEMPOTENCY_KEY="after")
+    assert (r.status_code, r.json()["error"]["code"]) == refusal, r.content
+
+
+def test_a_remembered_send_follows_a_changed_rate(send, fan, video, creator):
+    assert send(fan, video, gift="Panda").status_code == 201
+    assert send(fan, video, gift="Panda").status_code == 201  # facts remembered, at 1:1
+    staff = make_user("boss", staff=True)
+    config.set_value(definition=DIAMONDS_PER_COIN_NUM, value=1, actor=staff)
+    config.set_value(definition=DIAMONDS_PER_COIN_DEN, value=5, actor=staff)
+    body = send(fan, video, gift="Panda").json()  # the guard sees the settings' new version
+    assert (body["coins_spent"], body["diamonds_credited"]) == (5, 1)
+    assert diamonds(creator.user) == 5 + 5 + 1
 
 
 def _committed_video():

@@ -66,6 +66,21 @@ def test_gifts_during_a_live_appear_in_its_feed_and_stop_when_it_ends(live_creat
     assert again.status_code == 409
 
 
+def test_a_remembered_send_to_a_stream_that_has_ended_is_409_and_changes_nothing(live_creator, nothing_changed):
+    # The second send of the same gift is planned with the facts the process remembered from the
+    # first, checked again by a guard in its own message (decision 0021): the stream's end counts.
+    fan = make_user("fan")
+    give_coins(fan, 100)
+    stream = start(live_creator).json()["id"]
+    assert send_live(fan, stream, key="a").status_code == 201  # accounts made
+    assert send_live(fan, stream, key="b").status_code == 201  # facts remembered
+    assert send_live(fan, stream, key="c").status_code == 201  # the guarded send
+    assert api_client(live_creator.user).post(f"/api/v1/live-streams/{stream}/end/").status_code == 200
+    with nothing_changed():
+        after_end = send_live(fan, stream, key="d")
+    assert (after_end.status_code, after_end.json()["error"]["code"]) == (409, "invalid_state")
+
+
 def test_the_feed_cursor_never_passes_a_gift_that_commits_late(live_creator):
     # Concurrent sends commit out of id order (their ids are drawn a moment before they commit):
     # a follower that has seen a newer gift must still get an older id that commits after it.
