@@ -137,10 +137,8 @@ def _guard_statements(target: str) -> tuple[ServerStatement, ServerStatement]:
             ServerStatement(f"gift_send_guard_{target}", guard, [*facts.types, "text"]))
 
 
-def _known_key(fan: User, token: str | None, handle: str, gift: int, video: int | None,
-               live_stream: int | None) -> tuple[Any, ...]:
-    arguments = _arguments(fan, token, handle, gift, video, live_stream)[1]
-    return (str(connection.settings_dict["NAME"]), *arguments.values(), video is not None)
+def _known_key(target: str, arguments: dict[str, Any]) -> tuple[Any, ...]:
+    return (str(connection.settings_dict["NAME"]), target, *arguments.values())
 
 
 def remember_send_facts(facts: dict[str, Any], **send: Any) -> None:
@@ -154,24 +152,24 @@ def remember_send_facts(facts: dict[str, Any], **send: Any) -> None:
         if len(_KNOWN) >= _KNOWN_MAX:
             for old in list(_KNOWN)[: _KNOWN_MAX // 2]:
                 _KNOWN.pop(old, None)
-        _KNOWN[_known_key(**send)] = (kept, digest)
+        _KNOWN[_known_key(*_arguments(**send))] = (kept, digest)
 
 
 def known_send_facts(**send: Any) -> dict[str, Any] | None:
     """The remembered facts of such a send (``remember_send_facts``), with a new ``send_id`` and
     the ``guard`` to send before its posting (``PostingStatement.run``'s ``before``); or None."""
-    known = _KNOWN.get(_known_key(**send))
+    target, arguments = _arguments(**send)
+    known = _KNOWN.get(_known_key(target, arguments))
     if known is None:
         return None
     facts, digest = known
-    target, arguments = _arguments(**send)
     guard = (_guard_statements(target)[1], [*_FACTS[target].compiled().params(arguments), digest])
     return {**facts, "send_id": next_send_id(), "guard": guard}
 
 
 def forget_send_facts(**send: Any) -> None:
     with _LOCK:
-        _KNOWN.pop(_known_key(**send), None)
+        _KNOWN.pop(_known_key(*_arguments(**send)), None)
 
 
 # A send's id, drawn before its row is written (so its posting and the response stored with its

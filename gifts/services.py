@@ -136,7 +136,7 @@ _SEND_ROW = PreparedInsert(GiftSend, ["fan_id", "creator_id", "gift_id", "quanti
                                       "live_stream_id", "coins_spent", "diamonds_credited", "remainder_micro",
                                       "rate_num", "rate_den", "created_at"], server="gift_send_insert")
 
-# On PostgreSQL the row is written by the posting's own statement (its id drawn by the facts query).
+# On PostgreSQL the row is written by the posting's own statement (its id drawn before it: ``selectors.next_send_id``).
 _SEND_CTE = PreparedInsert(GiftSend, ["id", *_SEND_ROW.columns])
 
 
@@ -148,7 +148,7 @@ def _write_send(send: GiftSend, legs: list[Leg], also: Sequence[tuple[str, list[
                 guard: tuple[ServerStatement, list[Any]] | None = None) -> int:
     """The send's row and its ledger posting; the row's id. Raises ``InsufficientFunds``.
 
-    On PostgreSQL (the id drawn by the facts query) both are one statement, prepared once per
+    On PostgreSQL (the id drawn before: ``selectors.next_send_id``) both are one statement, prepared once per
     connection: the posting's expressions (``ledger.services.posting_statement``), the row, written
     only if the posting's entries were, and ``also``: expressions (sql, params) that may refer to
     the row (``s``), each writing one row (the request's idempotency key: ``Claim.expression``).
@@ -180,7 +180,11 @@ class PlannedSend:
     send: GiftSend
     legs: list[Leg]
     facts: dict[str, Any] | None = None  # what the plan checked (``selectors.gift_send_facts``)
-    guard: tuple[ServerStatement, list[Any]] | None = None  # remembered facts' check, sent first
+
+    @property
+    def guard(self) -> tuple[ServerStatement, list[Any]] | None:
+        """Remembered facts' check (``selectors.known_send_facts``), sent before the posting."""
+        return None if self.facts is None else self.facts.get("guard")
 
 
 def gift_send(*, fan: User, creator: str, gift: int, quantity: int, video: int | None = None,
@@ -297,7 +301,7 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     if remainder:
         legs += [Leg(platform[AccountKind.DIAMONDS_ISSUED, MICRO_DIAMOND], -remainder),
                  Leg(platform[AccountKind.DIAMOND_REMAINDER, MICRO_DIAMOND], remainder)]
-    return PlannedSend(send, legs, facts=facts, guard=facts.get("guard"))
+    return PlannedSend(send, legs, facts=facts)
 
 
 # --- coin purchases ------------------------------------------------------------------------------

@@ -191,16 +191,20 @@ class ServerStatement:
         a message of several statements as one), so an error in the first undoes both. The rows
         are the last statement's."""
         self._prepared(cursor, params)
-        text, rest = _literals(self.name, params) if self.count else (self._execute, [])
+        text, rest = self._text(params)
         if before is not None:
             first, first_params = before
             first._prepared(cursor, first_params)
-            first_text, first_rest = _literals(first.name, first_params) if first.count else (first._execute, [])
+            first_text, first_rest = first._text(first_params)
             text, rest = f"{first_text}; {text}", [*first_rest, *rest]
         if rest:
             cursor.execute(text, rest)
         else:
             cursor.execute(text)  # no values for psycopg2: it leaves the text as it is
+
+    def _text(self, params: list[Any] | tuple[Any, ...]) -> tuple[str, list[Any]]:
+        """``EXECUTE`` with these values, and the values left for psycopg2 (``_literals``)."""
+        return _literals(self.name, params) if self.count else (self._execute, [])
 
     def _prepared(self, cursor: Any, params: list[Any] | tuple[Any, ...]) -> None:
         if len(params) != self.count:
