@@ -1,7 +1,8 @@
 """Writes: opt-in/out, staff grant/revoke, re-evaluation, the metrics feed, rule changes.
 
 Other apps call ``require_enrolled(creator, "tips")`` before accepting money for a creator; it raises
-``NotEligible`` (the API answers 409 ``not_eligible``; ``exc.api_error()`` builds that answer).
+``NotEligible`` (the API answers 409 ``not_eligible``; ``exc.api_error()`` builds that answer), which
+explains the creator's unmet requirements only to the creator (``own=True``).
 
 Locking: every write about one creator first locks that creator's profile row, then their
 enrolments, so opt-ins, metrics changes and re-evaluations of the same creator run one at a time.
@@ -97,12 +98,23 @@ def _not_eligible(outcome: Outcome, facts: Facts, *, handle: str, status: str) -
                        unmet=[c.key for c in outcome.unmet])
 
 
+def _not_taking_part(handle: str, program: ProgramSpec) -> NotEligible:
+    """The refusal someone else sees (a fan tipping, a brand inviting): only that the creator does
+    not take part. Why not — their followers, date of birth, standing, a pause or a staff removal
+    — is the creator's own business."""
+    return NotEligible(f"@{handle} does not take part in {program.name}.",
+                       {"creator": [f"@{handle} is not enrolled in {program.name}."]}, program=program.slug)
+
+
 # --- the gate other apps call ------------------------------------------------------------------
-def require_enrolled(creator: CreatorProfile | int, program: str) -> None:
+def require_enrolled(creator: CreatorProfile | int, program: str, *, own: bool = False) -> None:
     """Raise ``NotEligible`` unless the creator is enrolled (not paused, revoked or opted out).
 
-    One query on the way through; the explanation (which requirements are unmet) is worked out only
-    when refusing.
+    ``own``: the creator is acting themselves (starting a stream, editing their profile, answering
+    an invitation), so the refusal explains itself (the unmet requirements, a pause, a removal).
+    Otherwise the caller is someone else and learns only that the creator does not take part.
+
+    One query on the way through; the explanation is worked out only when refusing.
     """
     status = selectors.enrollment_status(creator, program)
     if status == Status.ENROLLED:
@@ -113,6 +125,8 @@ def require_enrolled(creator: CreatorProfile | int, program: str) -> None:
     spec = book.get(program)
     if spec is None:
         raise ProgramNotFound(program)
+    if not own:
+        raise _not_taking_part(profile.handle, spec)
     outcome = evaluate(Facts.of(profile), book, selectors.states_of(selectors.enrollments_of(profile)),
                        now=timezone.now())[program]
     raise _not_eligible(outcome, Facts.of(profile), handle=profile.handle,

@@ -272,7 +272,7 @@ def gift_send_plan(*, fan: User, creator: str, gift: int, quantity: int, video: 
     if facts["wallet_locked"]:
         raise InvalidState("Your coin wallet is locked for review.", {"gift": ["Wallet locked."]})
     if not facts["enrolled"]:
-        require_enrolled(facts["id"], program)  # raises with the unmet requirements (unless just enrolled)
+        require_enrolled(facts["id"], program)  # raises (unless just enrolled), saying only that they do not take part
 
     rate = _rate(rate_num, rate_den)
     coins = item.coins * quantity
@@ -336,7 +336,7 @@ def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPu
 
 # --- live streams --------------------------------------------------------------------------------
 def live_stream_start(*, creator: CreatorProfile, title: str) -> LiveStream:
-    require_enrolled(creator, LIVE_PROGRAM)
+    require_enrolled(creator, LIVE_PROGRAM, own=True)
     if LiveStream.objects.filter(creator=creator, ended_at__isnull=True).exists():
         raise InvalidState("You are already live: end that stream first.")
     return LiveStream.objects.create(creator=creator, title=title.strip() or "Live")

@@ -229,7 +229,7 @@ def _collaboration(invitation: Invitation, fee: int) -> Collaboration:
 
 def invitation_accept(*, invitation: Invitation, actor: User) -> Collaboration:
     """The creator accepts the brand's offer: a collaboration waits for the brand's funding."""
-    require_enrolled(invitation.creator, PROGRAM)
+    require_enrolled(invitation.creator, PROGRAM, own=True)
     with transaction.atomic():
         invitation = _locked(invitation)
         _require_open(invitation, S.PENDING, "accepted")
@@ -256,7 +256,7 @@ def invitation_decline(*, invitation: Invitation, actor: User) -> Invitation:
 
 def invitation_counter(*, invitation: Invitation, actor: User, fee: Money) -> Invitation:
     """One counter-offer per invitation; it restarts the expiry. A second one is 409 ``invalid_state``."""
-    require_enrolled(invitation.creator, PROGRAM)
+    require_enrolled(invitation.creator, PROGRAM, own=True)
     _check_fee(fee)
     with transaction.atomic():
         invitation = _locked(invitation)

@@ -147,7 +147,7 @@ def profile_update(*, creator: CreatorProfile, actor: User, bio: str, categories
 
     Raises eligibility's ``NotEligible`` (409 ``not_eligible``) for anyone not enrolled.
     """
-    eligibility_services.require_enrolled(creator, PROGRAM)
+    eligibility_services.require_enrolled(creator, PROGRAM, own=True)
     values = _clean_profile(bio=bio, categories=categories, languages=languages, country=country,
                             rates=rates)
     with transaction.atomic():

@@ -180,7 +180,7 @@ def test_pause_when_metrics_drop_and_resume_when_they_return(staff):
 
     # Nothing new is accepted while paused
     with pytest.raises(services.NotEligible) as refused:
-        services.require_enrolled(creator, "video-gifts")
+        services.require_enrolled(creator, "video-gifts", own=True)
     assert refused.value.status == "paused"
     assert refused.value.fields == {"followers": ["1 more follower"]}
     api_error = refused.value.api_error()
@@ -232,11 +232,35 @@ def test_require_enrolled_costs_one_query_when_enrolled(django_assert_num_querie
 def test_require_enrolled_refuses_a_creator_who_never_opted_in():
     creator = make_creator("maya")
     with pytest.raises(services.NotEligible) as refused:
-        services.require_enrolled(creator, "live-gifts")
+        services.require_enrolled(creator, "live-gifts", own=True)
     assert refused.value.message == "@maya has not opted in to LIVE Gifts."
     assert refused.value.fields == {"program": ["Not enrolled in LIVE Gifts."]}
     with pytest.raises(services.ProgramNotFound):
         services.require_enrolled(creator, "no-such-program")
+
+
+@pytest.mark.parametrize("why", ["never opted in", "paused", "revoked", "requirements unmet"])
+def test_someone_else_learns_only_that_the_creator_does_not_take_part(why, staff):
+    """A fan tipping or a brand inviting must not read the creator's metrics, date of birth,
+    standing or moderation history out of the refusal (``own=False``, the default)."""
+    creator = make_creator("maya", followers=4_213 if why == "requirements unmet" else 12_000)
+    if why in ("paused", "revoked"):
+        enroll(creator, "creator-next", "video-gifts")
+    if why == "paused":
+        put_metrics(staff, creator, followers=9_999, standing="warned")
+    elif why == "revoked":
+        services.enrollment_revoke(creator=creator, program="video-gifts", actor=staff, reason="Spam")
+    with pytest.raises(services.NotEligible) as own:
+        services.require_enrolled(creator, "video-gifts", own=True)
+    with pytest.raises(services.NotEligible) as other:
+        services.require_enrolled(creator, "video-gifts")
+    assert (other.value.message, other.value.fields) == (
+        "@maya does not take part in Video Gifts.", {"creator": ["@maya is not enrolled in Video Gifts."]})
+    assert (other.value.status, other.value.unmet, other.value.program) == ("", [], "video-gifts")
+    error = other.value.api_error()
+    assert (error.status_code, error.code) == (409, "not_eligible")
+    # The creator's own refusal still explains itself, and differs.
+    assert own.value.message != other.value.message
 
 
 # --- staff overrides ---------------------------------------------------------------------------
@@ -317,7 +341,7 @@ def test_opt_in_again_no_sooner_than_30_days_after_a_revocation(staff, nothing_c
     assert items["live-gifts"]["eligible"] is True
     assert items["live-gifts"]["opt_in_available_at"] is not None
     with pytest.raises(services.NotEligible):
-        services.require_enrolled(creator, "live-gifts")
+        services.require_enrolled(creator, "live-gifts", own=True)
 
     # Opting out does not reset the clock
     assert opt_out(creator, "live-gifts").status_code == 200

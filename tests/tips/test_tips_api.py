@@ -118,6 +118,10 @@ def test_a_paused_creator_accepts_no_tips(tip, fan, creator, nothing_changed):
                                fraud_flag=creator.fraud_flag,
                                last_public_post_at=creator.last_public_post_at)
     assert refused(tip, fan, nothing_changed) == (409, "not_eligible")
+    # The fan is not told why (the creator's follower count, standing or moderation are theirs).
+    error = tip(fan).json()["error"]
+    assert (error["message"], error["fields"]) == (f"@{creator.handle} does not take part in Tips.",
+                                                   {"creator": [f"@{creator.handle} is not enrolled in Tips."]})
 
 
 def test_a_blocked_fan_is_403(tip, fan, creator, nothing_changed):
