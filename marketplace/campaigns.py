@@ -36,6 +36,18 @@ class InvalidState(DomainError):
     code = "invalid_state"
 
 
+class OwnCounterOffer(DomainError):
+    status_code = 403
+    code = "permission_denied"
+
+
+def _require_brand_side(invitation: Invitation, actor: User) -> None:
+    """A counter-offer is answered by the brand, never by the creator who made it — even one who is
+    also a member of the brand (every way in — API, pages — goes through here)."""
+    if invitation.creator.user_id == actor.pk:
+        raise OwnCounterOffer("Only the brand can answer your counter-offer.")
+
+
 # --- who sees what -----------------------------------------------------------------------------
 def member_brand_ids(user: User) -> QuerySet:
     return BrandMembership.objects.filter(user=user, user__deleted_at__isnull=True).values("brand_id")
@@ -273,6 +285,7 @@ def invitation_counter(*, invitation: Invitation, actor: User, fee: Money) -> In
 
 
 def counter_accept(*, invitation: Invitation, actor: User) -> Collaboration:
+    _require_brand_side(invitation, actor)
     require_verified(invitation.campaign.brand)
     with transaction.atomic():
         invitation = _locked(invitation)
@@ -289,6 +302,7 @@ def counter_accept(*, invitation: Invitation, actor: User) -> Collaboration:
 
 
 def counter_decline(*, invitation: Invitation, actor: User) -> Invitation:
+    _require_brand_side(invitation, actor)
     with transaction.atomic():
         invitation = _locked(invitation)
         _require_open(invitation, S.COUNTERED, "declined")

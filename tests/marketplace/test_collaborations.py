@@ -296,6 +296,26 @@ def test_a_large_staff_decision_waits_for_a_second_staff_member(parties, client,
     assert (approval.requested_by, approval.decided_by, approval.status) == (first, second, "confirmed")
 
 
+def test_a_creator_who_is_also_a_member_of_the_brand_cannot_answer_their_own_counter_offer(
+        parties, nothing_changed, client):
+    from creatornext.accounts.models import BrandMembership
+
+    buyer, brand, creator = parties
+    BrandMembership.objects.create(brand=brand, user=creator.user, role=BrandMembership.Role.MANAGER)
+    campaign = make_campaign(buyer, brand)
+    inv_id = invite(buyer, campaign["id"], "ana.cooks", 40_000).json()["id"]
+    assert post(creator.user, f"invitations/{inv_id}/counter/", {"fee": usd(FEE)}).status_code == 200
+    client.force_login(creator.user)
+    with nothing_changed():  # neither through the API nor through the brand's campaign page
+        for action in ("accept-counter", "decline-counter"):
+            assert post(creator.user, f"invitations/{inv_id}/{action}/").status_code == 403
+            page = client.post(f"/marketplace/campaigns/{campaign['id']}/",
+                               {"action": action, "invitation": inv_id}, follow=True)
+            assert "Only the brand can answer your counter-offer." in page.content.decode()
+    assert Invitation.objects.get(pk=inv_id).state == "countered" and not Collaboration.objects.exists()
+    assert post(buyer, f"invitations/{inv_id}/accept-counter/").status_code == 200  # the brand can
+
+
 def test_invitation_expiry_and_a_counter_offer_restarts_the_seven_days(parties, nothing_changed):
     buyer, brand, creator = parties
     campaign = make_campaign(buyer, brand)
