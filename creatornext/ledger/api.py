@@ -39,6 +39,16 @@ STATEMENT_COLUMNS = ("id", "created_at", "kind", "ref", "memo", "account", "asse
                      "balance_after")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; a memo can carry text that
+# another user chose (a brand's campaign title becomes the creator's escrow memo).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """Text that a spreadsheet would run, shown as text instead (a leading apostrophe)."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
 class StatementCSVRenderer(renderers.BaseRenderer):
     media_type = "text/csv"
     format = "csv"
@@ -49,7 +59,7 @@ class StatementCSVRenderer(renderers.BaseRenderer):
         writer = csv.DictWriter(out, fieldnames=STATEMENT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in data.get("results", []):
-            writer.writerow(row)
+            writer.writerow({key: _cell(value) for key, value in row.items()})
         return out.getvalue().encode()
 
 

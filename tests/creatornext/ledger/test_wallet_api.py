@@ -3,8 +3,16 @@ import io
 
 import pytest
 
-from creatornext.ledger.models import AccountKind
-from creatornext.ledger.services import Leg, creator_cash_take, creator_income, platform_account
+from creatornext.ledger.models import COIN, AccountKind
+from creatornext.ledger.services import (
+    Leg,
+    Posting,
+    account_for,
+    creator_cash_take,
+    creator_income,
+    platform_account,
+    post,
+)
 from creatornext.money import Money
 from tests.support.ledger import give_coins, give_diamonds
 from tests.support.world import api_client, make_user
@@ -68,6 +76,20 @@ def test_statement_as_csv():
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [(r["amount"], r["balance_after"]) for r in rows] == [("5", "15")]
     assert 'rel="next"' in response["Link"]
+
+
+@pytest.mark.parametrize("memo", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-2+3", "@SUM(A1)",
+                                  "\tcmd", "\r=1"])
+def test_statement_csv_shows_a_memo_a_spreadsheet_would_run_as_text(memo):
+    """A memo can hold another user's words (a brand's campaign title): never a formula in the file."""
+    me = make_user("me")
+    wallet = account_for(me, AccountKind.COINS, COIN)
+    post(Posting(key="t:memo", kind="test_coins", memo=memo,
+                 legs=[Leg(platform_account(AccountKind.COINS_ISSUED, COIN), -7), Leg(wallet, 7)]))
+    response = api_client(me).get("/api/v1/wallet/statement/?format=csv")
+    row = next(csv.DictReader(io.StringIO(response.content.decode())))
+    assert (row["memo"], row["amount"]) == ("'" + memo, "7")  # the text kept, behind an apostrophe
+    assert api_client(me).get("/api/v1/wallet/statement/").json()["results"][0]["memo"] == memo  # JSON as is
 
 
 @pytest.mark.parametrize("query", ["format=", "format=xml", "cursor=", "cursor=garbage"])
