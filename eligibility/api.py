@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import CreatorProfile, User
+from creatornext.accounts.permissions import IsStaffWithTwoFactor
 from creatornext.accounts.selectors import creator_by_handle
 from creatornext.core.api import StrictInputSerializer
 from eligibility import selectors, services
@@ -124,7 +124,7 @@ class ProgramOptOutApi(APIView):
 
 
 class CreatorMetricsApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsStaffWithTwoFactor]
 
     class InputSerializer(StrictInputSerializer):
         followers = serializers.IntegerField(min_value=0, max_value=services.MAX_BIG)

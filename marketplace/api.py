@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from creatornext.accounts import selectors as account_selectors
 from creatornext.accounts.api import require_creator
 from creatornext.accounts.models import CreatorProfile, User
+from creatornext.accounts.permissions import staff_with_two_factor
 from creatornext.core import config
 from creatornext.core.api import ApiError, JsonOnlyNegotiation, MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.money import Money
@@ -252,8 +253,9 @@ class MarketplaceMetricsApi(APIView):
 
         Followers come from the creator metrics feed (``PUT /creators/{handle}/metrics/``)."""
         user = _user(request)
-        if not user.is_staff:
-            raise ApiError(403, "permission_denied", "Only staff feed marketplace metrics.")
+        if not staff_with_two_factor(request):
+            raise ApiError(403, "permission_denied", "Only staff, signed in with two-factor authentication, "
+                                                     "feed marketplace metrics.")
         creator = account_selectors.creator_by_handle(handle)
         if creator is None:
             raise Http404

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from creatornext.accounts.models import User
+from creatornext.accounts.permissions import IsStaffWithTwoFactor
 from creatornext.accounts.selectors import creator_by_handle
 from creatornext.core.api import MoneyField, Pagination, StrictInputSerializer, paginated
 from creatornext.core.idempotency import idempotent
@@ -118,7 +119,7 @@ class TipRefreshApi(APIView):
 
 
 class TipRefundApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [IsStaffWithTwoFactor]
 
     class InputSerializer(StrictInputSerializer):
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

@@ -60,6 +60,9 @@ class TokenApi(APIView):
     class InputSerializer(StrictInputSerializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128)
+        otp = serializers.CharField(max_length=16, required=False, allow_blank=True,
+                                    help_text="Staff only (and required for them): the current code "
+                                              "from their authenticator app.")
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
@@ -75,7 +78,8 @@ class TokenApi(APIView):
             if exc.code == "locked":
                 raise throttling.RateLimited(exc.wait, exc.message) from exc
             status_code = 403 if exc.code == "email_not_verified" else 400
-            raise ApiError(status_code, exc.code, exc.message) from exc
+            fields = {"otp": [exc.message]} if exc.code in ("otp_required", "invalid_otp") else None
+            raise ApiError(status_code, exc.code, exc.message, fields) from exc
         return Response({"token": key})
 
 

@@ -34,7 +34,8 @@ from creatornext.core.emails import email_queue
 
 class AuthError(Exception):
     """Log-in refused; ``code`` says why (``invalid_credentials``, ``email_not_verified``,
-    ``locked``: too many failures, ``wait`` seconds left)."""
+    ``locked``: too many failures, ``wait`` seconds left; for a staff token ``otp_required``,
+    ``invalid_otp``)."""
 
     def __init__(self, code: str, message: str, wait: int = 0) -> None:
         super().__init__(message)
@@ -112,10 +113,29 @@ def login_check(*, username: str, password: str, request=None) -> User:
     return user
 
 
-def token_obtain(*, username: str, password: str) -> str:
+def token_obtain(*, username: str, password: str, otp: str = "") -> str:
     user = login_check(username=username, password=password)
+    if user.is_staff:
+        _staff_second_factor(user, username, otp)
     token, _ = Token.objects.get_or_create(user=user)
     return token.key
+
+
+def _staff_second_factor(user: User, username: str, otp: str) -> None:
+    """Staff get an API token only with a current code from one of their devices, as the admin
+    asks at log-in (PRODUCT §7; ``accounts.permissions``). A wrong code counts towards the
+    log-in lock-out like a wrong password, so codes cannot be guessed either."""
+    from django_otp import devices_for_user, match_token
+
+    if not any(devices_for_user(user, confirmed=True)):
+        raise AuthError("otp_required", "Staff sign in with two-factor authentication: add an "
+                                        "authenticator app in the admin first.")
+    if not otp:
+        raise AuthError("otp_required", "Staff sign in with two-factor authentication: send the "
+                                        "current code from your authenticator app as otp.")
+    if match_token(user, otp) is None:
+        throttling.lockout_failure(username)
+        raise AuthError("invalid_otp", "The two-factor code is wrong or has expired.")
 
 
 # --- creators ----------------------------------------------------------------------------------
