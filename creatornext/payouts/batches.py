@@ -18,6 +18,14 @@ transfer it already made — so nothing is paid twice and nothing is lost. 429s 
 retried with exponential backoff and jitter; after ``payouts.max_inline_attempts`` the item waits
 (``next_attempt_at``) for a later run. The batch stores its stage: ``gathered`` → (balance checked)
 ``paying`` → ``done``, or ``waiting_for_funds`` until the provider balance covers it.
+
+**Cooling-off** (account-takeover protection, PRODUCT.md §5): a withdrawal is paid only once its
+payout account is out of the cooling-off after its last change, by the rule the request path uses
+(``services.cooling_off_until``), checked again when the batch pays. A withdrawal requested before
+the account changed therefore waits until the cooling-off has passed: it stays ``requested`` (its
+money stays in payout) and a later batch gathers it. An item already gathered whose account
+changed before its first call waits in its batch (``queued``, ``next_attempt_at`` = the end of the
+cooling-off); one whose call may already have been made is finished with its key, as ever.
 """
 
 from __future__ import annotations
@@ -47,12 +55,14 @@ from creatornext.payments import provider
 from creatornext.payouts import ratelimit
 from creatornext.payouts.config import (
     CLAIM_LEASE_SECONDS,
+    COOLING_OFF_DAYS,
     KEY_SAFE_HOURS,
     MAX_INLINE_ATTEMPTS,
     PARALLEL_CALLS,
     RATE_PER_SECOND,
 )
 from creatornext.payouts.models import PayoutAccount, PayoutBatch, PayoutItem, Withdrawal
+from creatornext.payouts.services import cooling_off_until
 
 log = logging.getLogger(__name__)
 BUCKET = "provider-transfers"
@@ -61,18 +71,26 @@ OPEN = (PayoutItem.Stage.QUEUED, PayoutItem.Stage.CLAIMED)
 
 # --- gathering ---------------------------------------------------------------------------------
 def payout_batch_create(*, actor: Any = None, limit: int | None = None) -> PayoutBatch | None:
-    """Gather requested withdrawals of accounts with payouts enabled into a new batch (None if
-    there are none). Concurrent calls never gather the same withdrawal twice (SKIP LOCKED)."""
+    """Gather requested withdrawals of accounts with payouts enabled and out of their cooling-off
+    into a new batch (None if there are none). A withdrawal of an account still cooling off stays
+    ``requested`` for a later batch. Concurrent calls never gather the same withdrawal twice (SKIP
+    LOCKED)."""
     with transaction.atomic():
+        now, days = timezone.now(), config.get(COOLING_OFF_DAYS)
         enabled = PayoutAccount.objects.filter(payouts_enabled=True).exclude(provider_id="")
+        waiting = enabled.filter(user_id__in=Withdrawal.objects.filter(status=Withdrawal.Status.REQUESTED)
+                                 .values("user_id")).only("user_id", "provider_id", "changed_at")
+        destinations, cooling = {}, []
+        for account in waiting:
+            destinations[account.user_id] = account.provider_id
+            if now < cooling_off_until(account, days):
+                cooling.append(account.user_id)
         rows = (Withdrawal.objects.select_for_update(skip_locked=True, no_key=True)
                 .filter(status=Withdrawal.Status.REQUESTED, user__payout_account__in=enabled)
-                .order_by("pk"))
-        withdrawals = list(rows[:limit] if limit else rows)
+                .exclude(user_id__in=cooling).order_by("pk"))
+        withdrawals = [w for w in (rows[:limit] if limit else rows) if w.user_id in destinations]
         if not withdrawals:
             return None
-        destinations = dict(PayoutAccount.objects.filter(user_id__in={w.user_id for w in withdrawals})
-                            .values_list("user_id", "provider_id"))
         batch = PayoutBatch.objects.create(started_by=actor if getattr(actor, "is_authenticated", False)
                                            else None)
         PayoutItem.objects.bulk_create([
@@ -94,12 +112,13 @@ class RunSettings:
     attempts: int
     key_safe: timedelta
     width: int
+    cooling_off_days: int
 
     @classmethod
     def now(cls) -> RunSettings:
         return cls(rate=config.get(RATE_PER_SECOND), lease=timedelta(seconds=config.get(CLAIM_LEASE_SECONDS)),
                    attempts=config.get(MAX_INLINE_ATTEMPTS), key_safe=timedelta(hours=config.get(KEY_SAFE_HOURS)),
-                   width=config.get(PARALLEL_CALLS))
+                   width=config.get(PARALLEL_CALLS), cooling_off_days=config.get(COOLING_OFF_DAYS))
 
 
 def batch_progress(batch: PayoutBatch) -> dict[str, int]:
@@ -312,7 +331,9 @@ def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None,
     run_settings = run_settings or RunSettings.now()
     if not _claim(item_id, run_settings.lease):
         return None
-    item = PayoutItem.objects.get(pk=item_id)
+    item = PayoutItem.objects.select_related("user__payout_account").get(pk=item_id)
+    if item.attempts == 1 and (held := _hold_while_cooling_off(item, run_settings.cooling_off_days)):
+        return held
     attempts = run_settings.attempts
     error = ""
     for attempt in range(attempts):
@@ -332,6 +353,20 @@ def payout_item_pay(*, item_id: int, run_settings: RunSettings | None = None,
     PayoutItem.objects.filter(pk=item_id, stage=PayoutItem.Stage.CLAIMED).update(
         claimed_until=later, next_attempt_at=later, last_error=error)
     return PayoutItem.objects.get(pk=item_id)
+
+
+def _hold_while_cooling_off(item: PayoutItem, days: int) -> PayoutItem | None:
+    """An item claimed for the first time (so no call has ever been made for it) whose payout
+    account changed since it was gathered and is still cooling off: the claim is undone and the
+    item waits, ``queued``, until the cooling-off ends (``next_attempt_at``). None if it may be paid."""
+    account = getattr(item.user, "payout_account", None)
+    if account is None or timezone.now() >= (until := cooling_off_until(account, days)):
+        return None
+    PayoutItem.objects.filter(pk=item.pk, stage=PayoutItem.Stage.CLAIMED, attempts=1).update(
+        stage=PayoutItem.Stage.QUEUED, attempts=0, first_attempt_at=None, claimed_until=None,
+        next_attempt_at=until, last_error=f"Payout account cooling off until {until:%Y-%m-%d %H:%M} UTC")
+    log.info("Payout item %s held: payout account cooling off until %s", item.pk, until)
+    return PayoutItem.objects.get(pk=item.pk)
 
 
 def _tell_creator(item: PayoutItem, template: str, outbox: _Outbox | None, **context: Any) -> None:
