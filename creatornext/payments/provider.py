@@ -11,6 +11,8 @@ The contract (what a second provider would implement):
 - ``retrieve_payment(payment)`` — the provider's current state (after 3-D Secure, for example).
 - ``refund(refund)`` — refund (part of) a succeeded payment.
 - ``fee`` is read from the charge's balance transaction whenever a payment has succeeded.
+- ``dispute_from_event(kind, obj)`` — what a dispute event means for us: a chargeback whose funds
+  the provider withdrew, or an inquiry that moved no money (the one place that decides).
 - Connect (payouts): ``connect_account_create/retrieve/link``, ``transfer_create`` (idempotency key
   from our item), ``transfers_list`` (by ``transfer_group``: the lookup once a key may have expired),
   ``transfer_reverse``, ``balance_available``; tests and ``make run`` use ``connect_fake.py``.
@@ -46,6 +48,43 @@ class ProviderPayment:
 class ProviderRefund:
     id: str
     status: str  # succeeded / pending / failed
+
+
+@dataclass(frozen=True)
+class ProviderDispute:
+    """A dispute as the provider reports it. ``funds_withdrawn``: a chargeback, the provider took
+    the disputed amount (and its dispute fee) from our balance; otherwise an inquiry, which moved
+    no money. ``outcome``: "won" / "lost" once a chargeback is decided. ``closed``: nothing more
+    will happen to this dispute (an inquiry closed in our favour, a decided chargeback)."""
+
+    id: str
+    status: str  # the provider's own word, kept for staff
+    funds_withdrawn: bool
+    outcome: str | None = None
+    closed: bool = False
+
+
+# Stripe's dispute statuses (API reference, the Dispute object's ``status``). An inquiry (a
+# "retrieval" for some card brands) is ``warning_*``: the issuer asks about the payment, no funds
+# are withdrawn and no dispute fee is charged; it closes as ``warning_closed`` or escalates into a
+# chargeback. A chargeback is withdrawn from the balance when it is opened (``needs_response``),
+# and stays withdrawn while it is reviewed and if it is lost.
+_CHARGEBACK_STATUSES = frozenset({"needs_response", "under_review", "won", "lost"})
+_CLOSED_STATUSES = frozenset({"warning_closed", "won", "lost", "prevented"})
+
+
+def dispute_from_event(kind: str, obj: dict[str, Any]) -> ProviderDispute:
+    """A ``charge.dispute.*`` event's dispute. Funds were withdrawn when the event says so
+    (``charge.dispute.funds_withdrawn``), when the dispute is a chargeback by its status, or when
+    its ``balance_transactions`` (empty for an inquiry) hold a withdrawal. Anything else — an
+    inquiry, ``prevented``, a status Stripe adds later — moves no money here."""
+    status = str(obj.get("status") or "")
+    withdrawals = [txn for txn in obj.get("balance_transactions") or []
+                   if isinstance(txn, dict) and int(txn.get("amount") or 0) < 0]
+    withdrawn = kind == "charge.dispute.funds_withdrawn" or status in _CHARGEBACK_STATUSES or bool(withdrawals)
+    return ProviderDispute(id=str(obj.get("id") or ""), status=status, funds_withdrawn=withdrawn,
+                           outcome=status if status in ("won", "lost") else None,
+                           closed=status in _CLOSED_STATUSES)
 
 
 def to_provider_amount(money: Money) -> tuple[int, str]:

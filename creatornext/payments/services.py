@@ -14,6 +14,7 @@ implies in order, so every order of events ends in the same state with the same 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from creatornext.audit.services import audit_record
 from creatornext.money import Money
 from creatornext.payments import provider
 from creatornext.payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund
 
+log = logging.getLogger(__name__)
 S = PaymentStatus
 RANK = {S.CREATED: 0, S.REQUIRES_ACTION: 1, S.PROCESSING: 2, S.SUCCEEDED: 3, S.FAILED: 3,
         S.CANCELED: 3, S.REFUNDED: 4, S.DISPUTED: 4}
@@ -48,6 +51,8 @@ class PurposeHandlers:
     on_succeeded_many: Callable[[list[Payment]], None] | None = None
     on_failed: Callable[[Payment], None] | None = None
     on_refunded: Callable[[Payment, int], None] | None = None  # amount refunded now
+    # A chargeback: the provider withdrew the funds (once per payment). Never for an inquiry,
+    # which moves no money (``apply_provider_dispute``).
     on_dispute_created: Callable[[Payment], None] | None = None
     on_dispute_closed: Callable[[Payment, bool], None] | None = None  # won?
 
@@ -219,9 +224,48 @@ def apply_refunded(*, payment_id: int, refunded_total: int, source: str, fee: in
     return payment
 
 
+def apply_provider_dispute(*, payment_id: int, dispute: provider.ProviderDispute, source: str) -> Payment:
+    """What the provider says about a dispute on the payment: a chargeback whose funds it withdrew
+    goes through ``apply_dispute`` (the feature's chargeback effect, once); an inquiry is only
+    recorded (``_record_inquiry``). Whether funds were withdrawn is the provider module's call
+    (``provider.dispute_from_event``), so an escalated inquiry, however many events announce it
+    and in whatever order, is one chargeback."""
+    if dispute.funds_withdrawn:
+        return apply_dispute(payment_id=payment_id, dispute_id=dispute.id, closed_status=dispute.outcome,
+                             source=source)
+    return _record_inquiry(payment_id=payment_id, dispute=dispute, source=source)
+
+
+def _record_inquiry(*, payment_id: int, dispute: provider.ProviderDispute, source: str) -> Payment:
+    """An inquiry: the issuer asks about the payment before (perhaps) charging it back. No funds
+    were withdrawn and no dispute fee charged, so nothing moves and nothing is locked: the payment
+    keeps its state and no feature handler runs. The payment's metadata keeps the inquiry's id and
+    status, and an audit event and a warning tell staff to answer it (answered or refunded, it
+    closes as ``warning_closed`` and nothing else happens). If it escalates, the provider
+    withdraws the funds and that event is a chargeback. A chargeback already applied, a replay,
+    or an older status arriving after a closing one changes nothing."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+        before = payment.metadata.get("dispute_inquiry")
+        after = {"id": dispute.id, "status": dispute.status, "closed": dispute.closed}
+        stale = before is not None and before.get("id") == dispute.id and before.get("closed")
+        if payment.dispute_id or before == after or stale:
+            return payment
+        payment.metadata = {**payment.metadata, "dispute_inquiry": after}
+        payment.save(update_fields=["metadata", "updated_at"])
+        audit_record(actor=None, action="payment.dispute_inquiry", obj=payment, before=before, after=after,
+                     reason=f"Inquiry {dispute.id} ({dispute.status}) on payment {payment.pk} ({payment.ref}), "
+                            f"from {source[:60]}: no funds withdrawn, nothing moved."
+                            + ("" if dispute.closed else " Answer it with the provider or refund the payment."))
+    log.warning("Dispute inquiry %s on payment %s (%s): %s; no funds withdrawn, nothing moved",
+                dispute.id, payment.pk, payment.ref, dispute.status)
+    return payment
+
+
 def apply_dispute(*, payment_id: int, dispute_id: str, closed_status: str | None, source: str,
                   fee: int | None = None) -> Payment:
-    """A chargeback opened (``closed_status`` None) or closed ("won"/"lost")."""
+    """A chargeback — the provider withdrew the funds — opened (``closed_status`` None) or closed
+    ("won"/"lost"). Never an inquiry: ``apply_provider_dispute`` sorts them."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if payment.status in (S.FAILED, S.CANCELED):

@@ -180,9 +180,14 @@ def _unrecorded(stored: WebhookEvent, obj: dict[str, Any]) -> bool:
     return True
 
 
+# Dispute events: ``created`` (an inquiry or a chargeback), ``updated`` (e.g. an inquiry that
+# escalated), ``funds_withdrawn`` (the chargeback's money left our balance), ``closed``. What each
+# means is ``provider.dispute_from_event``'s call; the endpoint must be subscribed to all four.
+DISPUTE_EVENT_TYPES = frozenset({"charge.dispute.created", "charge.dispute.updated",
+                                 "charge.dispute.funds_withdrawn", "charge.dispute.closed"})
 PAYMENT_EVENT_TYPES = frozenset({
     "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
-    "charge.refunded", "charge.dispute.created", "charge.dispute.closed"})
+    "charge.refunded"}) | DISPUTE_EVENT_TYPES
 
 
 def _apply(stored: WebhookEvent) -> bool:
@@ -241,10 +246,9 @@ def _apply_to_payment(kind: str, obj: dict[str, Any], payment_id: int, source: s
     elif kind == "charge.refunded":
         services.apply_refunded(payment_id=payment_id, refunded_total=int(obj.get("amount_refunded", 0)),
                                 source=source, fee=_fee(obj))
-    else:  # a dispute opened or closed
-        closed = obj.get("status") if kind == "charge.dispute.closed" else None
-        services.apply_dispute(payment_id=payment_id, dispute_id=obj.get("id", ""),
-                               closed_status=closed, source=source)
+    else:  # a dispute: an inquiry is recorded; a chargeback (funds withdrawn) applied once
+        services.apply_provider_dispute(payment_id=payment_id, dispute=provider.dispute_from_event(kind, obj),
+                                        source=source)
 
 
 def webhook_event_process(*, event_pk: int) -> WebhookEvent:
