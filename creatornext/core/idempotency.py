@@ -6,7 +6,8 @@
 
 - No header → 400 ``idempotency_key_required``; 1–255 characters.
 - A 2xx response is stored with the key; the same key and the same body (canonical JSON) returns
-  it again, same status and body; a different body → 409 ``idempotency_conflict``.
+  it again, same status and body; a different body, or the same endpoint on another object (the
+  path's ids) → 409 ``idempotency_conflict``.
 - A refusal (4xx, or an exception) rolls back everything the request wrote, the key included, so
   it may be retried with the same key.
 - A duplicate arriving while the first runs blocks on the unique index until the first commits,
@@ -57,7 +58,7 @@ def _key_from(request: Request) -> str:
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.fingerprint != fingerprint:
         raise ApiError(409, "idempotency_conflict",
-                       f"This {HEADER} was already used with a different request body.")
+                       f"This {HEADER} was already used with a different request (body or object).")
     response = Response(json.loads(record.response_body), status=record.response_status)
     response["Idempotent-Replayed"] = "true"
     return response
@@ -180,7 +181,9 @@ def idempotent(handler=None, *, deferred: bool = False):
         user = request.user
         assert user.is_authenticated, "idempotent endpoints require a signed-in caller"
         key = _key_from(request)
-        fingerprint = canonical_fingerprint(request.data)
+        # The object in the path is part of the request: a key used on /collaborations/1/approve/
+        # and again on /collaborations/2/approve/ is a conflict, not a replay of the first.
+        fingerprint = canonical_fingerprint({"path": kwargs, "body": request.data} if kwargs else request.data)
         match = request.resolver_match
         endpoint = f"{match.view_name if match else view.__class__.__name__} {request.method}"
         claim = Claim(user.pk, endpoint, key, fingerprint)

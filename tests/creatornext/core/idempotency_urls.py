@@ -35,8 +35,19 @@ class OtherEffectApi(EffectApi):
     pass
 
 
+class ObjectEffectApi(APIView):
+    """An endpoint acting on an object named in the path (as /collaborations/<id>/approve/)."""
+
+    @idempotent
+    def post(self, request, thing_id: int):
+        event = audit_record(actor=request.user, action="test.effect", obj=request.user, after={"thing": thing_id})
+        return Response({"id": event.pk, "thing": thing_id}, status=201)
+
+
 urlpatterns = [
     path("api/v1/", include(([path("effect/", EffectApi.as_view(), name="effect"),
-                              path("other-effect/", OtherEffectApi.as_view(), name="other-effect")],
+                              path("other-effect/", OtherEffectApi.as_view(), name="other-effect"),
+                              path("things/<int:thing_id>/effect/", ObjectEffectApi.as_view(),
+                                   name="thing-effect")],
                              "api"), namespace="api")),
 ]

@@ -71,6 +71,20 @@ def test_same_key_different_body_is_409_and_writes_nothing(alice, nothing_change
     assert response.json()["error"]["code"] == "idempotency_conflict"
 
 
+def test_the_same_key_on_another_object_of_the_endpoint_is_409_not_a_replay(alice, nothing_changed):
+    """A key used on /things/1/effect/ is not replayed for /things/2/effect/ (it would answer with
+    thing 1's response and do nothing for thing 2): the object is part of the request."""
+    client = api_client(alice)
+    first = post(client, {}, url="/api/v1/things/1/effect/")
+    assert first.status_code == 201 and first.json()["thing"] == 1
+    with nothing_changed():
+        other = post(client, {}, url="/api/v1/things/2/effect/")
+    assert (other.status_code, other.json()["error"]["code"]) == (409, "idempotency_conflict")
+    again = post(client, {}, url="/api/v1/things/1/effect/")
+    assert again.content == first.content and again["Idempotent-Replayed"] == "true"
+    assert effects() == 1
+
+
 @pytest.mark.parametrize("body", [{"refuse": True}, {"bad": True}])
 def test_a_refusal_stores_nothing_and_the_key_can_be_retried(alice, nothing_changed, body):
     client = api_client(alice)
