@@ -219,7 +219,7 @@ class CreatorMetricsAdmin(admin.ModelAdmin):
         services.metrics_update(creator=obj, actor=_staff(request), source=MetricsSnapshot.Source.ADMIN,
                                 **{f: form.cleaned_data[f] for f in services.METRIC_FIELDS})
 
-    @admin.action(description="Re-evaluate the selected creators now")
+    @admin.action(description="Re-evaluate the selected creators now", permissions=("change",))
     def reevaluate(self, request: HttpRequest, queryset: QuerySet[CreatorMetrics]) -> None:
         changed = 0
         for creator in queryset:

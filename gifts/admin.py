@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from creatornext.core.admin import AwaitingSecondApproval, ReadOnlyAdmin, confirm_with_reason
+from creatornext.core.admin import DECIDE, AwaitingSecondApproval, ReadOnlyAdmin, StaffDecisions, confirm_with_reason
 from creatornext.core.api import DomainError
 from gifts import services
 from gifts.models import CoinPack, CoinPurchase, Gift, GiftSend, LiveStream, Redemption, Video, WalletLock
@@ -49,7 +49,7 @@ class WalletLockAdmin(admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(AwaitingSecondApproval, admin.ModelAdmin):
+class RedemptionAdmin(StaffDecisions, AwaitingSecondApproval, admin.ModelAdmin):
     """The review queue: staff approve (pays the creator) or reject (returns the diamonds), with a
     reason that goes to the audit log."""
 
@@ -86,11 +86,11 @@ class RedemptionAdmin(AwaitingSecondApproval, admin.ModelAdmin):
                     self.message_user(request, f"Redemption {redemption.pk}: {verb.lower()}d.", messages.SUCCESS)
         return None
 
-    @admin.action(description="Approve the selected redemptions (pays the creator)")
+    @admin.action(description="Approve the selected redemptions (pays the creator)", permissions=DECIDE)
     def approve(self, request, queryset):
         return self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject the selected redemptions (returns the diamonds)")
+    @admin.action(description="Reject the selected redemptions (returns the diamonds)", permissions=DECIDE)
     def reject(self, request, queryset):
         return self._decide(request, queryset, approve=False)
 

@@ -8,16 +8,18 @@ from django.http import HttpRequest
 
 from creatornext.accounts.admin import BrandAdmin
 from creatornext.accounts.models import Brand, User
+from creatornext.core.admin import DECIDE, AwaitingSecondApproval, ReadOnlyAdmin, StaffDecisions, confirm_with_reason
 from marketplace import services
 from marketplace.models import MarketplaceProfile, Shortlist, ShortlistEntry
 
 
-class VerifiableBrandAdmin(BrandAdmin):
+class VerifiableBrandAdmin(StaffDecisions, BrandAdmin):
     """The accounts Brand admin, plus verification: audited, and the owners get an email."""
 
     actions = ["verify", "unverify"]
 
-    @admin.action(description="Verify the selected brands (they may then contact creators)")
+    @admin.action(description="Verify the selected brands (they may then contact creators)",
+                  permissions=DECIDE)
     def verify(self, request: HttpRequest, queryset: QuerySet[Brand]) -> None:
         assert isinstance(request.user, User)
         done = 0
@@ -26,7 +28,7 @@ class VerifiableBrandAdmin(BrandAdmin):
             done += 1
         self.message_user(request, f"{done} brand(s) verified.", messages.SUCCESS)
 
-    @admin.action(description="Withdraw verification of the selected brands")
+    @admin.action(description="Withdraw verification of the selected brands", permissions=DECIDE)
     def unverify(self, request: HttpRequest, queryset: QuerySet[Brand]) -> None:
         assert isinstance(request.user, User)
         done = 0
@@ -70,7 +72,6 @@ class ShortlistAdmin(admin.ModelAdmin):
 
 
 # --- campaigns, invitations, collaborations --------------------------------------------------------
-from creatornext.core.admin import AwaitingSecondApproval, ReadOnlyAdmin, confirm_with_reason  # noqa: E402
 from creatornext.core.api import DomainError  # noqa: E402
 from marketplace import escrow  # noqa: E402
 from marketplace.models import Campaign, Collaboration, CollaborationMessage, Invitation  # noqa: E402
@@ -102,7 +103,7 @@ class CollaborationMessageInline(admin.TabularInline):
 
 
 @admin.register(Collaboration)
-class CollaborationAdmin(AwaitingSecondApproval, ReadOnlyAdmin):
+class CollaborationAdmin(StaffDecisions, AwaitingSecondApproval, ReadOnlyAdmin):
     """Staff decide escalated collaborations: release escrow to the creator or refund the brand
     (confirmed with a reason, audited, both parties emailed). A fee above
     ``staff.second_approval_above`` moves only when a second staff member takes the same decision."""
@@ -136,10 +137,12 @@ class CollaborationAdmin(AwaitingSecondApproval, ReadOnlyAdmin):
                                       messages.SUCCESS)
         return None
 
-    @admin.action(description="Release escrow to the creator (escalated collaborations)")
+    @admin.action(description="Release escrow to the creator (escalated collaborations)",
+                  permissions=DECIDE)
     def release(self, request: HttpRequest, queryset: QuerySet[Collaboration]):  # type: ignore[no-untyped-def]
         return self._decide(request, queryset, True)
 
-    @admin.action(description="Refund escrow to the brand (escalated collaborations)")
+    @admin.action(description="Refund escrow to the brand (escalated collaborations)",
+                  permissions=DECIDE)
     def refund(self, request: HttpRequest, queryset: QuerySet[Collaboration]):  # type: ignore[no-untyped-def]
         return self._decide(request, queryset, False)

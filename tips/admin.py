@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from creatornext.core.admin import AwaitingSecondApproval, confirm_with_reason
+from creatornext.core.admin import DECIDE, AwaitingSecondApproval, StaffDecisions, confirm_with_reason
 from tips import services, velocity
 from tips.models import Tip
 
@@ -19,7 +19,7 @@ class HeldFilter(admin.SimpleListFilter):
 
 
 @admin.register(Tip)
-class TipAdmin(AwaitingSecondApproval, admin.ModelAdmin):
+class TipAdmin(StaffDecisions, AwaitingSecondApproval, admin.ModelAdmin):
     approval_subject = "tip"
     list_display = ("id", "created_at", "fan", "creator", "amount", "currency", "status", "anonymous", "awaiting")
     list_filter = ("anonymous", "payment__status", HeldFilter)
@@ -28,7 +28,8 @@ class TipAdmin(AwaitingSecondApproval, admin.ModelAdmin):
     readonly_fields = [f.name for f in Tip._meta.fields]
     actions = ["refund", "release_velocity_hold"]
 
-    @admin.action(description="Release the velocity hold of the selected tips (credit follows the normal hold)")
+    @admin.action(description="Release the velocity hold of the selected tips (credit follows the normal hold)",
+                  permissions=DECIDE)
     def release_velocity_hold(self, request, queryset):
         reason = confirm_with_reason(
             self, request, queryset, verb="Release", action="release_velocity_hold",
@@ -47,7 +48,8 @@ class TipAdmin(AwaitingSecondApproval, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Refund the selected tips (the creator's net is taken back)")
+    @admin.action(description="Refund the selected tips (the creator's net is taken back)",
+                  permissions=DECIDE)
     def refund(self, request, queryset):
         reason = confirm_with_reason(
             self, request, queryset, verb="Refund", action="refund",

@@ -111,6 +111,22 @@ def confirm_with_reason(modeladmin, request, queryset, *, verb: str, action: str
     return reason
 
 
+class StaffDecisions:
+    """Admin mixin: actions that move money or change someone's standing are decisions, offered
+    (``@admin.action(..., permissions=DECIDE)``) only to staff who hold the model's *change*
+    permission — also where the admin is otherwise read-only — so a member who may only look at
+    refunds, escrow or redemptions cannot decide them. Superusers hold every permission."""
+
+    def has_decide_permission(self, request) -> bool:
+        from django.contrib.auth import get_permission_codename
+
+        opts = self.opts  # type: ignore[attr-defined]
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+DECIDE = ("decide",)
+
+
 class AwaitingSecondApproval:
     """Admin mixin for objects under the two-person rule (creatornext/core/approvals.py): a
     "second approval" column (add ``"awaiting"`` to list_display) showing which decision a first
@@ -141,7 +157,7 @@ class AwaitingSecondApproval:
 
 
 @admin.register(StaffApproval)
-class StaffApprovalAdmin(ReadOnlyAdmin):
+class StaffApprovalAdmin(StaffDecisions, ReadOnlyAdmin):
     """Large decisions waiting for a second staff member. They confirm by taking the same decision
     on the subject (e.g. approving the redemption); here a pending request can be withdrawn."""
 
@@ -151,7 +167,7 @@ class StaffApprovalAdmin(ReadOnlyAdmin):
     search_fields = ("subject",)
     actions = ["withdraw"]
 
-    @admin.action(description="Withdraw the selected pending requests")
+    @admin.action(description="Withdraw the selected pending requests", permissions=DECIDE)
     def withdraw(self, request, queryset):
         from django.contrib import messages
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from creatornext.core.admin import ReadOnlyAdmin
+from creatornext.core.admin import DECIDE, ReadOnlyAdmin, StaffDecisions
 from creatornext.payments.models import Payment, PaymentStatusChange, Refund, WebhookEvent
 
 
@@ -31,14 +31,14 @@ class RefundAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(StaffDecisions, ReadOnlyAdmin):
     list_display = ("event_id", "type", "status", "attempts", "received_at", "processed_at",
                     "next_attempt_at")
     list_filter = ("status", "type")
     search_fields = ("event_id", "last_error")
     actions = ["retry_now"]
 
-    @admin.action(description="Retry the selected events now")
+    @admin.action(description="Retry the selected events now", permissions=DECIDE)
     def retry_now(self, request, queryset):
         from creatornext.payments.webhooks import webhook_event_process
 

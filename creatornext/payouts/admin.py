@@ -4,12 +4,14 @@ and reconciliation reports with every mismatch. Money never moves by editing a r
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from creatornext.core.admin import DECIDE, StaffDecisions
 from creatornext.payouts import batches
 from creatornext.payouts.models import (
     Mismatch,
@@ -50,7 +52,7 @@ class PayoutItemInline(admin.TabularInline):
 
 
 @admin.register(PayoutBatch)
-class PayoutBatchAdmin(ReadOnly):
+class PayoutBatchAdmin(StaffDecisions, ReadOnly):
     list_display = ("id", "created_at", "stage", "progress", "started_by", "note", "finished_at")
     list_filter = ("stage",)
     readonly_fields = ("stage", "started_by", "note", "created_at", "funded_at", "finished_at",
@@ -78,7 +80,7 @@ class PayoutBatchAdmin(ReadOnly):
                            '{} done / {} failed / {} total', done + failed, total or 1, obj.pk,
                            done, failed, total)
 
-    @admin.action(description="Resume the selected batches (safe: nothing is paid twice)")
+    @admin.action(description="Resume the selected batches (safe: nothing is paid twice)", permissions=DECIDE)
     def resume(self, request, queryset):
         for batch in queryset.exclude(stage=PayoutBatch.Stage.DONE):
             _enqueue(batch.pk)
@@ -89,6 +91,8 @@ class PayoutBatchAdmin(ReadOnly):
                 *super().get_urls()]
 
     def start_view(self, request: HttpRequest):
+        if not self.has_decide_permission(request):
+            raise PermissionDenied
         if request.method == "POST":
             with transaction.atomic():
                 batch = batches.payout_batch_create(actor=request.user)
