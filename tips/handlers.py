@@ -16,6 +16,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from creatornext.core import config
+from creatornext.ledger.config import HOLD_DAYS
 from creatornext.ledger.models import AccountKind, Transaction
 from creatornext.ledger.services import (
     Income,
@@ -59,7 +60,9 @@ def _income(payment: Payment, tip: dict, hourly: tuple[int, int]) -> Income:
     return Income(key=f"tip:{tip['pk']}:captured", kind="tip", owner=tip["creator__user_id"],
                   amount=Money(payment.amount - fee, payment.currency), source_legs=legs,
                   ref=f"tip:{tip['pk']}", memo="Tip" + (" (anonymous)" if tip["anonymous"] else ""),
-                  metadata={"velocity_held": True} if held else None,
+                  # The normal hold in force now, for staff's release later (a record keeps the
+                  # rules it was made under: a later change of ledger.hold_days does not apply).
+                  metadata={"velocity_held": True, "hold_days": config.get(HOLD_DAYS)} if held else None,
                   hold_days=velocity.HELD_DAYS if held else None)
 
 

@@ -107,7 +107,10 @@ def velocity_release(*, tip, actor, reason: str) -> bool:
         hold = _held(f"tip:{tip.pk}:captured").select_for_update(no_key=True).select_related("transaction").first()
         if hold is None:
             return False
-        hold.release_at = hold.transaction.created_at + timedelta(days=config.get(HOLD_DAYS))
+        # The normal hold in force when the tip was captured (kept on its transaction; older
+        # transactions without it: the setting now).
+        days = (hold.transaction.metadata or {}).get("hold_days", config.get(HOLD_DAYS))
+        hold.release_at = hold.transaction.created_at + timedelta(days=days)
         hold.save(update_fields=["release_at"])
         audit_record(actor=actor, action="tip.velocity_released", obj=tip, reason=reason,
                      after={"release_at": hold.release_at.isoformat(), "amount": hold.amount})

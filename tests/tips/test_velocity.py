@@ -50,6 +50,22 @@ def test_a_tip_past_the_hourly_count_is_accepted_but_held_until_staff_release_it
     assert cash(creator.user) == (0, first_net + second_net)
 
 
+def test_a_release_uses_the_normal_hold_in_force_when_the_tip_was_captured(tip, fan, creator):
+    from creatornext.ledger.config import HOLD_DAYS
+    from creatornext.ledger.models import Hold
+
+    staff = make_user("velocity_staff", staff=True)
+    config.set_value(definition=VELOCITY_COUNT, value=1, actor=staff)
+    tip(fan, cents=1000)
+    held = Tip.objects.get(pk=tip(fan, cents=2000).json()["id"])
+    config.set_value(definition=HOLD_DAYS, value=30, actor=staff)  # changed after the capture
+    assert velocity.velocity_release(tip=held, actor=staff, reason="checked") is True
+    hold = Hold.objects.get(transaction__key=f"tip:{held.pk}:captured")
+    assert hold.release_at == hold.transaction.created_at + datetime.timedelta(days=7)
+    later(days=8)
+    assert cash(creator.user) == (0, 941 + 2000 - 88)
+
+
 def test_the_hourly_amount_holds_too_and_other_fans_are_not_held(tip, fan, creator):
     config.set_value(definition=VELOCITY_AMOUNT, value=1500, actor=make_user("boss", staff=True))
     other = make_user("other_fan")
