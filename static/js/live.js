@@ -9,6 +9,7 @@
   // The feed sends its newest few seconds again on each call (so a gift that commits a moment
   // late is not skipped): show each gift once.
   const shown = new Set();
+  const SHOWN_MAX = 200;
 
   async function poll() {
     try {
@@ -29,7 +30,11 @@
           feed.insertBefore(li, feed.firstChild);
         });
         if (data.results.length) document.getElementById("feed-empty").hidden = true;
+        // A long stream must not grow the page without end: keep the newest SHOWN_MAX gifts, and
+        // remember only ids the feed can still send again (those after the cursor).
+        while (feed.children.length > SHOWN_MAX) feed.removeChild(feed.lastChild);
         cursor = data.cursor;
+        shown.forEach((id) => { if (id <= cursor) shown.delete(id); });
         live = data.is_live;
         if (!live) {
           const badge = document.getElementById("live-badge");
