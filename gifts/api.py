@@ -345,22 +345,27 @@ class LiveStreamFeedApi(APIView):
         cursor = serializers.IntegerField(help_text=(
             "pass as ?after= to follow: gifts after it, the last few seconds' again (a gift commits "
             "a moment after its id is drawn, so ids can appear out of order); de-duplicate by id"))
+        more = serializers.BooleanField(help_text=(
+            "following (?after=): the page was full; ask again at once if the cursor moved"))
         is_live = serializers.BooleanField()
 
     @extend_schema(operation_id="live_streams_feed", responses={200: OutputSerializer},
-                   parameters=[OpenApiParameter("after", int, description="a previous response's cursor")])
+                   parameters=[OpenApiParameter("after", int, description=(
+                       "a previous response's cursor (0: from the stream's first gift)"))])
     def get(self, request: Request, stream_id: int) -> Response:
-        """The stream's gifts, newest first (at most 50). Follow it by passing the last ``cursor``
-        as ``?after=``: the newest few seconds of gifts come again until they settle, so that a gift
-        that commits a moment late is never skipped; show each ``id`` once."""
+        """The stream's gifts, newest first (at most 50): without ``after`` the newest. Follow it
+        by passing the last ``cursor`` as ``?after=``: then the page holds the oldest gifts after
+        it, so every gift arrives however fast they come (``more``: ask again at once), and the
+        newest few seconds come again until they settle, so that a gift that commits a moment
+        late is never skipped; show each ``id`` once."""
         stream = LiveStream.objects.filter(pk=stream_id).first()
         if stream is None:
             raise Http404
-        raw = request.query_params.get("after", "0")
-        if not raw.isdigit() or len(raw) > 18:
+        raw = request.query_params.get("after")
+        if raw is not None and (not raw.isdigit() or len(raw) > 18):
             raise serializers.ValidationError({"after": ["A cursor from a previous response."]})
-        items, cursor = selectors.stream_feed(stream, after=int(raw))
-        return Response(self.OutputSerializer({"results": items, "cursor": cursor,
+        items, cursor, more = selectors.stream_feed(stream, after=None if raw is None else int(raw))
+        return Response(self.OutputSerializer({"results": items, "cursor": cursor, "more": more,
                                                "is_live": stream.is_live}).data)
 
 

@@ -200,17 +200,31 @@ def next_send_id() -> int:
 FEED_SETTLE = timedelta(seconds=5)
 
 
-def stream_feed(stream: LiveStream, *, after: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """The newest gifts of a stream (at most 50), newer than ``after``; and the next cursor: the
-    newest of them older than ``FEED_SETTLE`` (else ``after``), so the younger ones come again
-    on the next call (followers de-duplicate by id) and a late commit below them is not missed."""
-    sends = list(GiftSend.objects.select_related("fan", "gift").filter(live_stream=stream, pk__gt=after)
-                 .order_by("-pk")[:FEED_PAGE])
+def stream_feed(stream: LiveStream, *, after: int | None = None) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page of a stream's gifts (at most 50, newest first), the next cursor, and whether more
+    may follow at once.
+
+    Without ``after``: the newest gifts (a page opening on a stream). With ``after`` (following):
+    the *oldest* gifts newer than it, so a follower gets every gift, page by page, however fast
+    they arrive — the newest 50 would skip whatever came between two polls in a burst. The cursor
+    is the newest of them older than ``FEED_SETTLE`` (else ``after``): the younger ones come again
+    on the next call (followers de-duplicate by id), so a late commit below them is not missed.
+    ``more``: the page was full, so the follower may ask again at once (if its cursor moved)."""
+    sends = GiftSend.objects.select_related("fan", "gift").filter(live_stream=stream)
+    if after is None:
+        page = list(sends.order_by("-pk")[:FEED_PAGE])
+    else:
+        page = list(sends.filter(pk__gt=after).order_by("pk")[:FEED_PAGE])[::-1]
     items = [{"id": s.pk, "fan": s.fan.username, "gift": s.gift.name, "icon": static(s.gift.icon),
               "quantity": s.quantity, "diamonds": s.diamonds_credited, "created_at": s.created_at}
-             for s in sends]
+             for s in page]
     settled = timezone.now() - FEED_SETTLE
-    return items, max([after] + [s.pk for s in sends if s.created_at <= settled])
+    cursor = max([after or 0] + [s.pk for s in page if s.created_at <= settled])
+    if after is None and page and cursor == 0:
+        # A busy stream's newest page, none settled yet: follow from just below it (what came
+        # before it is history the viewer did not ask for), not from the stream's first gift.
+        cursor = page[-1].pk - 1
+    return items, cursor, after is not None and len(page) == FEED_PAGE
 
 
 def stream_summary(stream: LiveStream) -> dict[str, Any]:

@@ -4,7 +4,7 @@
   const feed = document.getElementById("gift-feed");
   if (!feed) return;
   const stream = feed.dataset.stream;
-  let cursor = 0;
+  let cursor = null; // none yet: the first call gets the newest gifts, then we follow
   let live = true;
   // The feed sends its newest few seconds again on each call (so a gift that commits a moment
   // late is not skipped): show each gift once.
@@ -12,8 +12,10 @@
   const SHOWN_MAX = 200;
 
   async function poll() {
+    let again = false;
     try {
-      const response = await fetch(`/api/v1/live-streams/${stream}/feed/?after=${cursor}`);
+      const query = cursor === null ? "" : `?after=${cursor}`;
+      const response = await fetch(`/api/v1/live-streams/${stream}/feed/${query}`);
       if (response.ok) {
         const data = await response.json();
         data.results.slice().reverse().forEach((item) => {
@@ -33,6 +35,7 @@
         // A long stream must not grow the page without end: keep the newest SHOWN_MAX gifts, and
         // remember only ids the feed can still send again (those after the cursor).
         while (feed.children.length > SHOWN_MAX) feed.removeChild(feed.lastChild);
+        again = data.more && data.cursor !== cursor; // a burst: catch up at once
         cursor = data.cursor;
         shown.forEach((id) => { if (id <= cursor) shown.delete(id); });
         live = data.is_live;
@@ -43,7 +46,7 @@
         }
       }
     } finally {
-      if (live) setTimeout(poll, 1500);
+      if (live) setTimeout(poll, again ? 0 : 1500);
     }
   }
   poll();

@@ -100,6 +100,55 @@ def test_the_feed_cursor_never_passes_a_gift_that_commits_late(live_creator):
     assert [i["id"] for i in follow["results"]] == [newest, late_id]
 
 
+def test_a_follower_gets_every_gift_of_a_burst_larger_than_a_page(live_creator):
+    """Following (?after=), pages hold the oldest gifts after the cursor: 120 gifts between two
+    polls all arrive, in three pages, the first two saying ``more``."""
+    fan = make_user("fan")
+    give_coins(fan, 1000)
+    stream = start(live_creator).json()["id"]
+    opened = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/").json()
+    assert (opened["results"], opened["cursor"], opened["more"]) == ([], 0, False)
+    sent = [send_live(fan, stream, key=f"k{n}").json()["id"] for n in range(120)]
+    GiftSend.objects.update(created_at=timezone.now() - FEED_SETTLE)
+    seen, cursor, pages = [], opened["cursor"], []
+    while True:
+        page = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={cursor}").json()
+        ids = [i["id"] for i in page["results"]]
+        assert ids == sorted(ids, reverse=True)  # newest first within a page
+        seen += ids
+        pages.append((len(ids), page["more"]))
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+    assert pages == [(50, True), (50, True), (20, False)]
+    assert sorted(seen) == sorted(sent)  # every gift, once
+    # Without a cursor: the newest page, for a viewer who just arrived.
+    newest = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/").json()
+    assert [i["id"] for i in newest["results"]] == sorted(sent, reverse=True)[:50]
+
+
+def test_a_viewer_arriving_in_a_burst_follows_from_the_page_it_saw(live_creator):
+    """The newest page of a busy stream (none of it settled yet) sets the cursor just below its
+    oldest gift: following goes on from there, not from the stream's first gift."""
+    fan = make_user("fan")
+    give_coins(fan, 1000)
+    stream = start(live_creator).json()["id"]
+    sent = [send_live(fan, stream, key=f"k{n}").json()["id"] for n in range(55)]
+    GiftSend.objects.filter(pk__in=sent[:5]).update(created_at=timezone.now() - FEED_SETTLE)
+    GiftSend.objects.filter(pk__in=sent[5:]).update(created_at=timezone.now())
+    opened = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/").json()
+    assert [i["id"] for i in opened["results"]] == sent[5:][::-1] and opened["cursor"] == sent[5] - 1
+    follow = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={opened['cursor']}").json()
+    assert [i["id"] for i in follow["results"]] == sent[5:][::-1] and follow["cursor"] == opened["cursor"]
+
+
+@pytest.mark.parametrize("after", ["-1", "x", "1" * 19, ""])
+def test_a_bad_feed_cursor_is_400(live_creator, after):
+    stream = start(live_creator).json()["id"]
+    response = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={after}")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid")
+
+
 def test_only_creators_enrolled_in_live_gifts_can_go_live(nothing_changed):
     creator = make_creator("small")
     api_client(creator.user)
