@@ -69,7 +69,7 @@ def test_an_inquiry_that_escalates_is_charged_back_once(purchase, send_event):
         send_event(evt, duplicate=True)
     assert ledger.wallet(purchase.fan)["coins"] == 0
     (txn,) = Transaction.objects.filter(kind="coin_chargeback")
-    assert txn.metadata == {"unspent": 500, "spent": 200}
+    assert txn.metadata == {"unspent": 500, "spent": 200, "disputed": 740}
     losses = {(e.asset, e.amount) for e in txn.entries.select_related("account") if e.account.kind == "losses"}
     assert losses == {("USD", -(purchase.payment.fee + config.get(DISPUTE_FEE))), (COIN, -200)}
     assert WalletLock.objects.filter(fan=purchase.fan).count() == 1

@@ -88,7 +88,7 @@ def test_a_chargeback_removes_unspent_coins_books_the_spent_part_as_loss_and_loc
         assert deliver(Client(), dispute(purchase.payment), "whsec_creatornext_local").status_code == 200
     assert ledger.wallet(fan)["coins"] == 0
     txn = Transaction.objects.get(kind="coin_chargeback")
-    assert txn.metadata == {"unspent": 500, "spent": 200}
+    assert txn.metadata == {"unspent": 500, "spent": 200, "disputed": 740}
     losses = {(e.asset, e.amount) for e in txn.entries.select_related("account")
               if e.account.kind == "losses"}
     fee = purchase.payment.fee
