@@ -323,7 +323,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["creatornext.core.parsers.JSONParser"],  # DRF's, deep nesting a 400
     "DEFAULT_SCHEMA_CLASS": "creatornext.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "creatornext.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "creatornext.core.api.Pagination",

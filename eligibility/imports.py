@@ -32,7 +32,7 @@ from eligibility.models import Enrollment, MetricsSnapshot
 REQUIRED_COLUMNS = ("handle", "followers", "views_30d", "posts_30d", "account_created_at", "account_type",
                     "standing", "fraud_flag")
 OPTIONAL_COLUMNS = ("last_public_post_at",)
-_WHOLE = re.compile(r"^[+-]?\d+$")
+_WHOLE = re.compile(r"\A[+-]?\d+\Z")
 _TRUE, _FALSE = {"true", "yes", "1", "y", "t"}, {"false", "no", "0", "n", "f"}
 
 

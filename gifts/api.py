@@ -362,7 +362,7 @@ class LiveStreamFeedApi(APIView):
         if stream is None:
             raise Http404
         raw = request.query_params.get("after")
-        if raw is not None and (not raw.isdigit() or len(raw) > 18):
+        if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
             raise serializers.ValidationError({"after": ["A cursor from a previous response."]})
         items, cursor, more = selectors.stream_feed(stream, after=None if raw is None else int(raw))
         return Response(self.OutputSerializer({"results": items, "cursor": cursor, "more": more,

@@ -102,15 +102,15 @@ card_json = selectors.card_json  # the search's hot path renders cards without s
 class SearchQuery(serializers.Serializer):
     q = serializers.CharField(required=False, max_length=200, allow_blank=True,
                               help_text="Words of the handle or bio (each matches as a prefix).")
-    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, help_text="ISO 3166-1 alpha-2")
+    country = serializers.RegexField(r"\A[A-Za-z]{2}\Z", required=False, help_text="ISO 3166-1 alpha-2")
     category = serializers.ChoiceField(choices=taxonomy.CATEGORIES, required=False)
-    language = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, help_text="ISO 639-1")
+    language = serializers.RegexField(r"\A[A-Za-z]{2}\Z", required=False, help_text="ISO 639-1")
     min_followers = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     max_followers = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     min_avg_views = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     max_avg_views = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     min_engagement_rate_bps = serializers.IntegerField(required=False, min_value=0, max_value=100_000)
-    audience_country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False)
+    audience_country = serializers.RegexField(r"\A[A-Za-z]{2}\Z", required=False)
     audience_country_min_pct = serializers.IntegerField(required=False, min_value=1, max_value=100)
     audience_gender = serializers.ChoiceField(choices=taxonomy.GENDERS, required=False)
     audience_gender_min_pct = serializers.IntegerField(required=False, min_value=1, max_value=100)

@@ -15,8 +15,8 @@ DELIVERABLE_LABELS = {"video": "One sponsored video", "live": "A sponsored LIVE"
                       "series": "A series of three videos"}
 ORDERINGS = ("-followers", "-engagement_rate", "-avg_views", "relevance")
 
-LANGUAGE_RE = re.compile(r"^[a-z]{2}$")  # ISO 639-1
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
+LANGUAGE_RE = re.compile(r"\A[a-z]{2}\Z")  # ISO 639-1
+COUNTRY_RE = re.compile(r"\A[A-Z]{2}\Z")  # ISO 3166-1 alpha-2
 
 # Audience shares are whole percentages. For the search index each share is also written as
 # threshold tokens in steps of SHARE_STEP ("at least 30% in US"), see docs/decisions/0009.

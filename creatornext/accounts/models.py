@@ -15,10 +15,10 @@ from django.db import models
 from django.db.models.functions import Lower
 
 HANDLE_VALIDATOR = RegexValidator(
-    r"^[A-Za-z0-9_.]{2,24}$",
+    r"\A[A-Za-z0-9_.]{2,24}\Z",  # \Z: "$" would let a trailing newline through ("maya\n")
     "A handle is 2–24 characters: letters, digits, underscores and dots.",
 )
-COUNTRY_VALIDATOR = RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 country code, e.g. US.")
+COUNTRY_VALIDATOR = RegexValidator(r"\A[A-Z]{2}\Z", "Use an ISO 3166-1 alpha-2 country code, e.g. US.")
 
 
 class User(AbstractUser):

@@ -157,9 +157,17 @@ class Pagination(CursorPagination):
         if request.query_params.get(self.cursor_query_param) == "":
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound as exc:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from exc
+        # The position is compared with the ordering's id column: a cursor we did not make may
+        # hold anything there (a 500 in the query otherwise).
+        position = None if cursor is None or cursor.position is None else str(cursor.position)
+        ordering = self.ordering if isinstance(self.ordering, str) else self.ordering[0]
+        if position is not None and ordering.lstrip("-") in ("pk", "id") and not (
+                position.isascii() and position.isdigit() and len(position) <= 18):
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
+        return cursor
 
 
 MONEY_SCHEMA = {

@@ -142,7 +142,7 @@ def test_a_viewer_arriving_in_a_burst_follows_from_the_page_it_saw(live_creator)
     assert [i["id"] for i in follow["results"]] == sent[5:][::-1] and follow["cursor"] == opened["cursor"]
 
 
-@pytest.mark.parametrize("after", ["-1", "x", "1" * 19, ""])
+@pytest.mark.parametrize("after", ["-1", "x", "1" * 19, "", "²", "%C2%B2"])
 def test_a_bad_feed_cursor_is_400(live_creator, after):
     stream = start(live_creator).json()["id"]
     response = api_client(None).get(f"/api/v1/live-streams/{stream}/feed/?after={after}")

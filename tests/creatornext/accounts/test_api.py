@@ -153,6 +153,7 @@ def test_become_a_creator_and_public_profile():
 @pytest.mark.parametrize(("handle", "country", "field"), [
     ("a", "US", "handle"), ("x" * 25, "US", "handle"), ("bad-dash", "US", "handle"),
     ("MAYA.makes", "US", "handle"), ("fine", "USA", "country"), ("fine", "1A", "country"),
+    ("maya.makes\n", "US", "handle"), ("fine\n", "US", "handle"),  # "$" matched before a final newline
 ])
 def test_creator_handle_and_country_validation(handle, country, field, nothing_changed):
     CreatorProfile.objects.create(user=make_user("maya"), handle="maya.makes", country="US")
@@ -215,3 +216,19 @@ def test_a_token_with_a_nul_character_is_401():
     response = APIClient(HTTP_AUTHORIZATION="Token abc\x00def").get("/api/v1/me/")
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "Invalid token."
+
+
+@pytest.mark.parametrize("cursor", ["cD1hYmM=", "cD0tMQ==", "cD3Csg==", "cD0xMTExMTExMTExMTExMTExMTExMTE="])
+def test_a_cursor_we_did_not_make_is_400_not_a_server_error(cursor):
+    """base64 of p=abc, p=-1, p=² and a 22-digit position: decoded fine, then compared with ids."""
+    creator = CreatorProfile.objects.create(user=make_user("maya"), handle="maya.makes", country="US")
+    for path in (f"/api/v1/creators/{creator.handle}/supporters/", "/api/v1/wallet/statement/", "/api/v1/tips/"):
+        response = api_client(make_user(f"u{abs(hash(path)) % 10**6}")).get(f"{path}?cursor={cursor}")
+        refused = (response.status_code, response.json()["error"]["fields"])
+        assert refused == (400, {"cursor": ["Invalid cursor."]}), path
+
+
+def test_json_nested_too_deeply_is_400_not_a_server_error():
+    body = "[" * 100_000 + "]" * 100_000
+    response = APIClient().post("/api/v1/auth/token/", body, content_type="application/json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "parse_error")
