@@ -115,9 +115,11 @@ def tip_refund(*, tip: Tip, actor: User, reason: str = "") -> bool:
                                actor=actor, reason=reason) is not None:
                 done = False
             else:
-                payments.payment_refund(payment=tip.payment, actor=actor, reason=reason)
+                refund = payments.payment_refund(payment=tip.payment, actor=actor, reason=reason)
+                # "pending": asked for; the creator's net is taken back when the provider says
+                # it succeeded (the payment then reads "refunded").
                 audit_record(actor=actor, action="tip.refunded", obj=tip, reason=reason,
-                             after={"amount": tip.amount})
+                             after={"amount": tip.amount, "refund_status": refund.status})
                 done = True
     except payments.RefundRefused as exc:
         raise RefundNotPossible(str(exc)) from exc

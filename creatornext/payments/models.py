@@ -27,7 +27,9 @@ class Payment(models.Model):
     payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     amount = models.BigIntegerField()  # gross, minor units
     currency = models.CharField(max_length=3)
-    fee = models.BigIntegerField(null=True, blank=True)  # from the provider's balance transaction
+    # From the provider's balance transaction; None until the provider reports it (the success,
+    # and its credit of gross − fee, wait for it: ``services.FeeNotKnown``).
+    fee = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=PaymentStatus.choices,
                               default=PaymentStatus.CREATED)
     provider_id = models.CharField(max_length=100, blank=True, db_index=True)  # pi_...
@@ -79,10 +81,18 @@ class PaymentStatusChange(models.Model):
 
 
 class Refund(models.Model):
+    """One refund at the provider: ours (``payment_refund``), or one made there (adopted from its
+    events). Its money moves once, when the provider says it succeeded (``services``)."""
+
     class Status(models.TextChoices):
+        # Not (yet) succeeded: asked for, or the provider's ``pending`` / ``requires_action``.
+        # Nothing is booked; it counts against what may still be refunded.
         PENDING = "pending"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+        SUCCEEDED = "succeeded"  # booked: the purpose's refund handler took the money back
+        FAILED = "failed"  # failed or canceled before it succeeded: nothing moved
+        # Succeeded (booked), then failed at the provider, which put the money back in our
+        # balance: booked back once to the adjustments account for staff (``services``).
+        RETURNED = "returned"
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()

@@ -9,8 +9,11 @@ The contract (what a second provider would implement):
 - ``create_payment(payment, payment_method)`` — create and confirm a card payment;
   returns its state (succeeded, requires_action with a client secret, failed with a code).
 - ``retrieve_payment(payment)`` — the provider's current state (after 3-D Secure, for example).
-- ``refund(refund)`` — refund (part of) a succeeded payment.
-- ``fee`` is read from the charge's balance transaction whenever a payment has succeeded.
+- ``refund(refund)`` — refund (part of) a succeeded payment; ``refund_from(obj)`` reads a refund
+  object from an event, ``refunds_of_payment(intent_id)`` lists a payment's refunds. Each says
+  succeeded, pending or failed (``_REFUND_STATUS``): only a succeeded one has moved money.
+- ``fee`` is read from the charge's balance transaction whenever a payment has succeeded; None
+  while the charge has none yet (never guessed).
 - ``dispute_from_event(kind, obj)`` — what a dispute event means for us: a chargeback whose funds
   the provider withdrew, or an inquiry that moved no money (the one place that decides).
 - Connect (payouts): ``connect_account_create/retrieve/link``, ``transfer_create`` (idempotency key
@@ -46,8 +49,36 @@ class ProviderPayment:
 
 @dataclass(frozen=True)
 class ProviderRefund:
+    """A refund as the provider reports it. ``status`` is ours (``_REFUND_STATUS``): "succeeded",
+    "pending" or "failed"; ``provider_status`` the provider's own word, kept for staff.
+    ``refund_id``: our Refund row's id, from the refund's metadata (None for one made elsewhere)."""
+
     id: str
-    status: str  # succeeded / pending / failed
+    status: str
+    amount: int = 0
+    refund_id: int | None = None
+    provider_status: str = ""
+    failure_reason: str = ""
+
+
+# Stripe's refund statuses (API reference, the Refund object's ``status``): ``pending``,
+# ``requires_action``, ``succeeded``, ``failed``, ``canceled``. Only ``succeeded`` means the money
+# went back to the payer; a succeeded refund can still fail later (the card was closed): Stripe
+# then puts the money back in our balance (``failure_balance_transaction``) and says so in
+# ``charge.refund.updated`` / ``refund.updated`` / ``refund.failed``. A status Stripe adds later
+# counts as pending: it moves nothing.
+_REFUND_STATUS = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending",
+                  "failed": "failed", "canceled": "failed"}
+
+
+def refund_from(obj: Any, *, refund_id: int | None = None) -> ProviderRefund:
+    """A Stripe refund object (an API answer or an event's) as our result."""
+    raw = str(_get(obj, "status", "") or "")
+    ours = str(_get(_get(obj, "metadata"), "refund_id", "") or "")
+    return ProviderRefund(id=str(_get(obj, "id", "") or ""), status=_REFUND_STATUS.get(raw, "pending"),
+                          amount=int(_get(obj, "amount", 0) or 0),
+                          refund_id=refund_id if refund_id is not None else (int(ours) if ours.isdigit() else None),
+                          provider_status=raw, failure_reason=str(_get(obj, "failure_reason", "") or ""))
 
 
 @dataclass(frozen=True)
@@ -204,31 +235,55 @@ def fee_for_charge(charge_id: str) -> int | None:
 
 
 def refund(refund: Any) -> ProviderRefund:
+    """Ask for ``refund`` (our row): its answer may well be pending (Stripe's ``pending`` or
+    ``requires_action``); the refund's events say later whether it succeeded."""
     stripe_client = client()
     amount, _ = to_provider_amount(Money(refund.amount, refund.payment.currency))
     try:
         result = stripe_client.v1.refunds.create(
             {"payment_intent": refund.payment.provider_id, "amount": amount,
-             "metadata": {"refund_id": str(refund.pk)}},  # type: ignore[typeddict-item]
+             "metadata": {"refund_id": str(refund.pk), "payment_id": str(refund.payment_id)}},  # type: ignore[typeddict-item]
             {"idempotency_key": refund.idempotency_key})
     except stripe.InvalidRequestError as exc:
-        return ProviderRefund(id="", status="failed") if exc.http_status == 400 else _raise(exc)
+        if exc.http_status != 400:
+            return _raise(exc)
+        return ProviderRefund(id="", status="failed", amount=refund.amount, refund_id=refund.pk,
+                              provider_status="refused", failure_reason=exc.code or "invalid_request")
     except stripe.StripeError as exc:
         raise ProviderError(str(exc)) from exc
-    return ProviderRefund(id=result["id"], status=_get(result, "status", "succeeded") or "succeeded")
+    return refund_from(result, refund_id=refund.pk)
 
 
-def refund_unrecorded(intent_id: str) -> ProviderRefund:
-    """Refund in full a charge that has no payment row of ours (webhooks: "unrecorded charges").
-    Keyed by the PaymentIntent, so however often it is retried the payer is refunded once."""
+def refunds_of_payment(intent_id: str) -> list[ProviderRefund]:
+    """Every refund of the PaymentIntent (all pages), as the provider sees them now. A
+    PaymentIntent the provider does not know has none."""
+    out: list[ProviderRefund] = []
+    try:
+        page = client().v1.refunds.list({"payment_intent": intent_id, "limit": 100})  # type: ignore[typeddict-item]
+        for obj in page.auto_paging_iter():
+            out.append(refund_from(obj))
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:
+            return []
+        raise ProviderError(str(exc)) from exc
+    except stripe.StripeError as exc:
+        raise ProviderError(str(exc)) from exc
+    return out
+
+
+def refund_unrecorded(intent_id: str, *, reason: str = "unrecorded_charge") -> ProviderRefund:
+    """Refund in full a charge whose money we do not book: it has no payment row of ours
+    (webhooks: "unrecorded charges"), or its late success would pay for something twice
+    (``services._succeed_after_failure``). Keyed by the PaymentIntent, so however often it is
+    retried the payer is refunded once."""
     stripe_client = client()
     try:
         result = stripe_client.v1.refunds.create(
-            {"payment_intent": intent_id, "metadata": {"reason": "unrecorded_charge"}},  # type: ignore[typeddict-item]
+            {"payment_intent": intent_id, "metadata": {"reason": reason}},  # type: ignore[typeddict-item]
             {"idempotency_key": f"unrecorded-refund:{intent_id}"})
     except stripe.StripeError as exc:
         raise ProviderError(str(exc)) from exc
-    return ProviderRefund(id=result["id"], status=_get(result, "status", "succeeded") or "succeeded")
+    return refund_from(result)
 
 
 def _raise(exc: Exception) -> ProviderRefund:

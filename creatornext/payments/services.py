@@ -7,9 +7,14 @@ the other finds it done. States only move forward:
 
     created → requires_action → processing → succeeded → refunded / disputed
                                            ↘ failed / canceled
+                                     failed → succeeded  (a later attempt: ``_succeed_after_failure``)
 
 A later event that arrives first (a refund before the success it implies) applies the steps it
 implies in order, so every order of events ends in the same state with the same ledger effect.
+
+Money moves on facts the provider reported, never on guesses: a success is credited with the
+processor fee the provider reported (``FeeNotKnown`` until it has), and a refund is booked when
+the provider says it succeeded (``Refund`` rows; a pending one waits for its event).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from creatornext.audit.services import audit_record
+from creatornext.ledger.models import AccountKind
+from creatornext.ledger.services import Leg, Posting, platform_account, post
 from creatornext.money import Money
 from creatornext.payments import provider
 from creatornext.payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund
@@ -34,9 +42,21 @@ RANK = {S.CREATED: 0, S.REQUIRES_ACTION: 1, S.PROCESSING: 2, S.SUCCEEDED: 3, S.F
 
 
 def _open(payment: Payment) -> bool:
-    """Not final yet (created, requires_action, processing): only such a payment may succeed,
-    fail or be canceled, so each happens at most once."""
+    """Not final yet (created, requires_action, processing): only such a payment may fail or be
+    canceled, and (with a failed one: ``_succeed_after_failure``) succeed, so each happens at most
+    once."""
     return RANK[S(payment.status)] < RANK[S.SUCCEEDED]
+
+
+class FeeNotKnown(Exception):
+    """The provider says the payment succeeded but has not reported its processor fee yet (the
+    charge has no balance transaction). Nothing is credited with a guessed fee: a webhook fails
+    and is retried with backoff until the fee is known; the confirmation leaves it processing."""
+
+
+class LateSuccessConflict(Exception):
+    """A payment that had failed succeeded while another payment for the same thing succeeded
+    too (they raced): everything is rolled back, and the retry refunds it."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +116,11 @@ def payment_refresh(*, payment: Payment) -> Payment:
     """Ask the provider for the current state (after the payer authenticated, for example)."""
     if not payment.provider_id:
         return payment
-    return apply_provider_state(payment_id=payment.pk, result=provider.retrieve_payment(payment),
-                                source="refresh")
+    try:
+        return apply_provider_state(payment_id=payment.pk, result=provider.retrieve_payment(payment),
+                                    source="refresh")
+    except LateSuccessConflict:  # rolled back; the webhook's retry settles it
+        return Payment.objects.get(pk=payment.pk)
 
 
 # --- transitions -------------------------------------------------------------------------------
@@ -107,19 +130,31 @@ def _move(payment: Payment, to: str, source: str) -> None:
     payment.status = to
 
 
-def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, source: str) -> Payment:
-    """Apply what the provider says about a payment; idempotent, and safe in any order."""
+def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, source: str,
+                         wait_for_fee: bool = False) -> Payment:
+    """Apply what the provider says about a payment; idempotent, and safe in any order.
+
+    A success whose fee the provider has not reported yet is not credited: the payment is left
+    processing, or with ``wait_for_fee`` (webhooks) ``FeeNotKnown`` is raised, so the event is
+    retried until the fee is known."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if result.id and not payment.provider_id:
             payment.provider_id = result.id
         if result.client_secret and not payment.client_secret:
             payment.client_secret = result.client_secret
-        if result.charge_id and not payment.charge_id:
-            payment.charge_id = result.charge_id
+        late = result.status == S.SUCCEEDED and payment.status == S.FAILED
+        if result.charge_id and (not payment.charge_id or late):
+            payment.charge_id = result.charge_id  # after a failure: the charge that succeeded, not the declined one
         if result.status == S.SUCCEEDED:
-            if _succeed(payment, fee=result.fee, source=source):
-                return payment  # saved before its handler ran, and unchanged since
+            try:
+                if _succeed(payment, fee=result.fee, source=source):
+                    return payment  # saved before its handler ran, and unchanged since
+            except FeeNotKnown:
+                if wait_for_fee:
+                    raise
+                if RANK[S(payment.status)] < RANK[S.PROCESSING]:
+                    _move(payment, S.PROCESSING, source)  # charged; credited once the fee is known
         elif result.status == S.FAILED and _open(payment):
             payment.failure_code = result.failure_code[:100]
             payment.failure_message = result.failure_message[:255]
@@ -138,18 +173,87 @@ def apply_provider_state(*, payment_id: int, result: provider.ProviderPayment, s
 
 
 def _succeed(payment: Payment, *, fee: int | None, source: str) -> bool:
-    """created/requires_action/processing → succeeded, once, with the fee; the handler credits.
-    True if it moved the payment (then it is saved, with every change made to it so far)."""
+    """created/requires_action/processing (or failed: ``_succeed_after_failure``) → succeeded,
+    once, with the fee the provider reported; the handler credits gross − fee. ``FeeNotKnown``
+    while the provider has not reported the fee: nothing is credited with a guessed one, so
+    ``payment.fee`` is always the fee its credit was booked with (None until then), and a fee
+    reported after the success changes nothing. True if it moved the payment (then it is saved,
+    with every change made to it so far)."""
+    if payment.status == S.FAILED:
+        return _succeed_after_failure(payment, fee=fee, source=source)
     if not _open(payment):
-        if payment.fee is None and fee is not None:
-            payment.fee = fee
         return False
-    if fee is None and payment.charge_id:
-        fee = provider.fee_for_charge(payment.charge_id)
-    payment.fee = fee if fee is not None else 0
+    payment.fee = _known_fee(payment, fee)
     _move(payment, S.SUCCEEDED, source)
     payment.save()
     handlers_for(payment.purpose).on_succeeded(payment)
+    return True
+
+
+def _known_fee(payment: Payment, fee: int | None) -> int:
+    """The fee as reported with the success, else as the charge's balance transaction says now."""
+    if fee is None and payment.charge_id:
+        fee = provider.fee_for_charge(payment.charge_id)
+    if fee is None:
+        raise FeeNotKnown(f"Payment {payment.pk}: the provider has not reported its processor fee yet.")
+    return fee
+
+
+def _others_for_the_same_thing(payment: Payment) -> list[Payment]:
+    """Other payments for what ``payment`` pays for (its purpose and ref) that did not fail:
+    a collaboration funded again after a failed payment, for example."""
+    return list(Payment.objects.filter(purpose=payment.purpose, ref=payment.ref).exclude(pk=payment.pk)
+                .exclude(status__in=[S.FAILED, S.CANCELED]).only("pk", "status"))
+
+
+def _succeed_after_failure(payment: Payment, *, fee: int | None, source: str) -> bool:
+    """The provider says a payment we recorded as failed succeeded after all. "Failed" is not
+    final there: a PaymentIntent whose attempt failed goes back to ``requires_payment_method``
+    and the payer may complete it later (another card, 3-D Secure again). Its money arrived, so:
+
+    - if nothing else was paid for the same thing, it is applied as any success is (the purpose's
+      handler, once; audit ``payment.succeeded_after_failure`` for staff; reconciliation then
+      checks it with the other succeeded payments);
+    - if another payment for the same thing did not fail (a collaboration funded again), a second
+      credit would pay for one thing twice, and the feature's once-only ledger key would swallow
+      the money: the payer is refunded in full (keyed by the PaymentIntent: once), the payment
+      stays failed with ``metadata["late_success"]``, and an audit event and an error log tell
+      staff. Its refund's events then book nothing (``_money_in``): nothing was credited.
+    """
+    if "late_success" in payment.metadata:
+        return False  # refunded already (a replay, or that refund's own events)
+    fee = _known_fee(payment, fee)
+    failed = {"status": payment.status, "failure_code": payment.failure_code,
+              "failure_message": payment.failure_message}
+    if others := _others_for_the_same_thing(payment):
+        if not payment.provider_id:
+            raise provider.ProviderError(f"Payment {payment.pk} succeeded late, but has no provider id to refund.")
+        refund = provider.refund_unrecorded(payment.provider_id, reason="succeeded_after_failure")
+        record = {"source": source[:60], "refund": refund.id, "others": [p.pk for p in others]}
+        payment.metadata = {**payment.metadata, "late_success": record}
+        payment.save()
+        audit_record(actor=None, action="payment.late_success_refunded", obj=payment, before=failed, after=record,
+                     reason=f"Payment {payment.pk} ({payment.ref}) failed, then succeeded ({source[:60]}) while "
+                            f"payment(s) {record['others']} paid for the same thing: refunded in full, nothing "
+                            "credited.")
+        log.error("Payment %s (%s) succeeded after failing while %s paid for the same thing: refunded (%s)",
+                  payment.pk, payment.ref, record["others"], refund.id)
+        return False
+    payment.fee = fee
+    payment.failure_code = payment.failure_message = ""
+    _move(payment, S.SUCCEEDED, source)
+    payment.save()
+    audit_record(actor=None, action="payment.succeeded_after_failure", obj=payment, before=failed,
+                 after={"status": S.SUCCEEDED.value, "fee": fee, "source": source[:60]},
+                 reason=f"Payment {payment.pk} ({payment.ref}) had failed; the provider says it succeeded "
+                        "later: credited as any success.")
+    handlers_for(payment.purpose).on_succeeded(payment)
+    # Another payment for the same thing may have been made while this handler waited for the
+    # feature's lock (its transaction committed in between): its credit, or this one, would be
+    # swallowed by the feature's once-only ledger key. Roll everything back; the retry refunds
+    # this one.
+    if _others_for_the_same_thing(payment):
+        raise LateSuccessConflict(f"Payment {payment.pk}: another payment for {payment.ref} was made meanwhile.")
     return True
 
 
@@ -206,25 +310,21 @@ def _save_successes(payments: list[Payment]) -> None:
             [[p.pk for p in payments], *([getattr(p, f) for p in payments] for f in fields)])
 
 
-def apply_refunded(*, payment_id: int, refunded_total: int, source: str, fee: int | None = None) -> Payment:
-    """The provider says ``refunded_total`` of the payment has been refunded (cumulative)."""
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
-        if payment.status in (S.FAILED, S.CANCELED):
-            return payment
-        _succeed(payment, fee=fee, source=source)  # a refund implies the charge succeeded
-        newly = min(refunded_total, payment.amount) - payment.refunded_amount
-        if newly > 0:
-            payment.refunded_amount += newly
-            if payment.refunded_amount == payment.amount and payment.status != S.REFUNDED:
-                _move(payment, S.REFUNDED, source)
-            payment.save()
-            if (on_refunded := handlers_for(payment.purpose).on_refunded) is not None:
-                on_refunded(payment, newly)
-    return payment
+def _money_in(payment: Payment, *, fee: int | None, source: str, charge_id: str = "") -> bool:
+    """A refund or a dispute implies the charge succeeded: apply that success first (``charge_id``:
+    the charge the event is about, the one that succeeded). False when the payment's money is not
+    booked (canceled, or failed and not credited), so neither is what a refund or dispute takes
+    back."""
+    if payment.status == S.CANCELED:
+        return False
+    if charge_id and (not payment.charge_id or payment.status == S.FAILED):
+        payment.charge_id = charge_id
+    _succeed(payment, fee=fee, source=source)
+    return payment.status != S.FAILED
 
 
-def apply_provider_dispute(*, payment_id: int, dispute: provider.ProviderDispute, source: str) -> Payment:
+def apply_provider_dispute(*, payment_id: int, dispute: provider.ProviderDispute, source: str,
+                           charge_id: str = "") -> Payment:
     """What the provider says about a dispute on the payment: a chargeback whose funds it withdrew
     goes through ``apply_dispute`` (the feature's chargeback effect, once); an inquiry is only
     recorded (``_record_inquiry``). Whether funds were withdrawn is the provider module's call
@@ -232,7 +332,7 @@ def apply_provider_dispute(*, payment_id: int, dispute: provider.ProviderDispute
     and in whatever order, is one chargeback."""
     if dispute.funds_withdrawn:
         return apply_dispute(payment_id=payment_id, dispute_id=dispute.id, closed_status=dispute.outcome,
-                             source=source)
+                             source=source, charge_id=charge_id)
     return _record_inquiry(payment_id=payment_id, dispute=dispute, source=source)
 
 
@@ -263,14 +363,13 @@ def _record_inquiry(*, payment_id: int, dispute: provider.ProviderDispute, sourc
 
 
 def apply_dispute(*, payment_id: int, dispute_id: str, closed_status: str | None, source: str,
-                  fee: int | None = None) -> Payment:
+                  fee: int | None = None, charge_id: str = "") -> Payment:
     """A chargeback — the provider withdrew the funds — opened (``closed_status`` None) or closed
     ("won"/"lost"). Never an inquiry: ``apply_provider_dispute`` sorts them."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
-        if payment.status in (S.FAILED, S.CANCELED):
+        if not _money_in(payment, fee=fee, source=source, charge_id=charge_id):  # it implies a success
             return payment
-        _succeed(payment, fee=fee, source=source)  # a dispute implies the charge succeeded
         handlers = handlers_for(payment.purpose)
         if not payment.dispute_id:
             payment.dispute_id = dispute_id
@@ -290,6 +389,9 @@ def apply_dispute(*, payment_id: int, dispute_id: str, closed_status: str | None
 
 
 # --- refunds -----------------------------------------------------------------------------------
+# Every refund is a ``Refund`` row: ours (``payment_refund``), or one made at the provider, adopted
+# from its events. Its money moves once, on the row's move to "succeeded" (``_refund_moved``);
+# the payment's ``refunded_amount`` is what has been booked: the succeeded (and returned) rows.
 class RefundRefused(Exception):
     pass
 
@@ -310,7 +412,9 @@ def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
     """Refund (by default all that is left of) a succeeded payment through the provider.
 
     The refund row is committed before the provider call (its id is the provider idempotency
-    key); the ledger effect comes from the same ``apply_refunded`` path as the webhook."""
+    key). The provider's answer goes through ``apply_provider_refund``, as the refund's events do:
+    booked if it succeeded, left pending (nothing moved, still counted by ``refundable``) until
+    an event says it succeeded or failed."""
     with transaction.atomic():
         locked, left = refundable(payment)
         amount = left if amount is None else amount
@@ -318,13 +422,140 @@ def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
             raise RefundRefused(f"Refund must be between 1 and {left} (minor units).")
         refund = Refund.objects.create(payment=locked, amount=amount, requested_by=actor, reason=reason)
     result = provider.refund(refund)
-    with transaction.atomic():
-        refund = Refund.objects.select_for_update(no_key=True).get(pk=refund.pk)
-        refund.provider_id = result.id
-        refund.status = Refund.Status.FAILED if result.status == "failed" else Refund.Status.SUCCEEDED
-        refund.save()
-        if refund.status == Refund.Status.SUCCEEDED:
-            total = sum(r.amount for r in refund.payment.refunds.filter(status=Refund.Status.SUCCEEDED))
-            apply_refunded(payment_id=refund.payment_id, refunded_total=max(total, 0),
-                           source=f"refund:{refund.pk}")
+    apply_provider_refund(payment_id=refund.payment_id, refund=result, source=f"refund:{refund.pk}")
+    refund.refresh_from_db()
     return refund
+
+
+def apply_provider_refund(*, payment_id: int, refund: provider.ProviderRefund, source: str,
+                          fee: int | None = None, charge_id: str = "") -> Payment:
+    """What the provider says about one refund (its answer when we asked, or a ``refund.*`` /
+    ``charge.refund.updated`` event): idempotent, and safe in any order."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+        if _money_in(payment, fee=fee, source=source, charge_id=charge_id):
+            _refund_moved(payment, refund, source)
+    return payment
+
+
+def apply_charge_refunded(*, payment_id: int, amount_refunded: int, source: str,
+                          fee: int | None = None, charge_id: str = "") -> Payment:
+    """``charge.refunded``: the charge's ``amount_refunded`` counts its succeeded *and pending*
+    refunds, so it is not what may be booked. What our refund rows (pending or succeeded) explain
+    is booked, or not, by their own statuses; only an amount they do not explain (a refund made
+    at the provider, or one whose answer we never recorded) makes us ask the provider for the
+    payment's refunds, each then applied by its own status. If the provider lists none at all
+    and none of our rows has a provider refund id (a provider, or a test double, that reports
+    totals only), the unexplained amount is taken as one succeeded refund, as this event always
+    was; Stripe lists every refund it counts, so there this never happens."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+        if not _money_in(payment, fee=fee, source=source, charge_id=charge_id):
+            return payment
+        if min(amount_refunded, payment.amount) <= _explained(payment):
+            return payment
+        listed = provider.refunds_of_payment(payment.provider_id) if payment.provider_id else []
+        for refund in listed:
+            _refund_moved(payment, refund, source)
+        unexplained = min(amount_refunded, payment.amount) - _explained(payment)
+        if unexplained > 0 and not listed and not payment.refunds.exclude(provider_id="").exists():
+            log.warning("Payment %s: the provider reports %s refunded but lists no refund; booked as one",
+                        payment.pk, unexplained)
+            row = Refund.objects.create(payment=payment, amount=unexplained,
+                                        reason=f"Reported refunded by the provider ({source[:60]}).")
+            _refund_moved(payment, provider.ProviderRefund(id="", status="succeeded", amount=unexplained,
+                                                           refund_id=row.pk, provider_status="succeeded"), source)
+    return payment
+
+
+def _explained(payment: Payment) -> int:
+    """What the provider's ``amount_refunded`` should count of our rows: pending and succeeded."""
+    return payment.refunds.filter(status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]
+                                  ).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def _refund_row(payment: Payment, refund: provider.ProviderRefund) -> Refund | None:
+    """Our row for the provider's refund (locked): by our id in its metadata, else by its id; a
+    refund made at the provider gets a row (pending until its status moves it)."""
+    rows = Refund.objects.select_for_update(no_key=True).filter(payment=payment)
+    row = rows.filter(pk=refund.refund_id).first() if refund.refund_id is not None else None
+    if row is None and refund.id:
+        row = rows.filter(provider_id=refund.id).first()
+    if row is None and refund.id and refund.amount > 0:
+        row = Refund.objects.create(payment=payment, amount=refund.amount, provider_id=refund.id,
+                                    reason="Made at the provider, not through creatornext.")
+    return row
+
+
+def _refund_moved(payment: Payment, refund: provider.ProviderRefund, source: str) -> None:
+    """Move our row for ``refund`` as the provider's status says, and the money with it, once:
+
+    - pending → succeeded: booked (``_book_refunds``: the purpose's ``on_refunded``);
+    - pending → failed (failed or canceled): nothing moved; staff are told (audit), and the amount
+      may be refunded again;
+    - succeeded → failed: the provider put the money back in our balance. Booked back once, from
+      the provider inflow to the adjustments account (``_book_returned``), where staff settle it
+      with the payer, who is still owed it; the refund's take from the feature stays.
+
+    Anything else (a replay, a pending or succeeded status arriving after a later one) changes
+    nothing: statuses only move forward."""
+    row = _refund_row(payment, refund)
+    if row is None:
+        return
+    if refund.id and not row.provider_id:
+        row.provider_id = refund.id
+        row.save(update_fields=["provider_id"])
+    R = Refund.Status
+    if row.status == R.PENDING and refund.status == R.SUCCEEDED:
+        row.status = R.SUCCEEDED
+        row.save(update_fields=["status"])
+        _book_refunds(payment, source)
+    elif row.status == R.PENDING and refund.status == R.FAILED:
+        row.status = R.FAILED
+        row.save(update_fields=["status"])
+        audit_record(actor=None, action="payment.refund_failed", obj=row,
+                     after={"provider_id": row.provider_id, "status": refund.provider_status,
+                            "failure_reason": refund.failure_reason},
+                     reason=f"Refund {row.pk} of payment {payment.pk} ({payment.ref}): the provider says "
+                            f"{refund.provider_status or 'failed'} ({source[:60]}); nothing moved.")
+        log.warning("Refund %s of payment %s %s at the provider: nothing moved", row.pk, payment.pk,
+                    refund.provider_status)
+    elif row.status == R.SUCCEEDED and refund.status == R.FAILED:
+        row.status = R.RETURNED
+        row.save(update_fields=["status"])
+        _book_returned(payment, row, refund, source)
+
+
+def _book_refunds(payment: Payment, source: str) -> None:
+    """Book what the succeeded (and returned) rows add up to beyond what is booked already."""
+    total = payment.refunds.filter(status__in=[Refund.Status.SUCCEEDED, Refund.Status.RETURNED]
+                                   ).aggregate(total=Sum("amount"))["total"] or 0
+    newly = min(total, payment.amount) - payment.refunded_amount
+    if newly <= 0:
+        return
+    payment.refunded_amount += newly
+    if payment.refunded_amount == payment.amount and payment.status != S.REFUNDED:
+        _move(payment, S.REFUNDED, source)
+    payment.save()
+    if (on_refunded := handlers_for(payment.purpose).on_refunded) is not None:
+        on_refunded(payment, newly)
+
+
+def _book_returned(payment: Payment, row: Refund, refund: provider.ProviderRefund, source: str) -> None:
+    """A booked refund failed at the provider: its money is back in our provider balance. One
+    posting per refund row (its key), so however often it is announced it is booked once."""
+    currency = payment.currency
+    post(Posting(key=f"payment:{payment.pk}:refund:{row.pk}:returned", kind="refund_returned",
+                 legs=[Leg(platform_account(AccountKind.PROVIDER_INFLOW, currency), -row.amount),
+                       Leg(platform_account(AccountKind.ADJUSTMENTS, currency), row.amount)],
+                 ref=f"payment:{payment.pk}", memo="Refund failed at the provider: money back in our balance",
+                 metadata={"payment": payment.pk, "refund": row.pk, "provider_refund": row.provider_id}))
+    audit_record(actor=None, action="payment.refund_returned", obj=row,
+                 after={"provider_id": row.provider_id, "status": refund.provider_status,
+                        "failure_reason": refund.failure_reason, "amount": row.amount},
+                 reason=f"Refund {row.pk} of payment {payment.pk} ({payment.ref}) had succeeded and was booked; "
+                        f"the provider now says {refund.provider_status or 'failed'} ({source[:60]}) and put "
+                        f"{row.amount} {currency} back in our balance, booked to adjustments: pay the payer "
+                        "another way.")
+    log.error("Refund %s of payment %s failed after it succeeded: %s %s back in our balance (adjustments)",
+              row.pk, payment.pk, row.amount, currency)

@@ -149,6 +149,12 @@ def _payment_by_provider_ids(obj: dict[str, Any]) -> int | None:
     return None
 
 
+def _charge_id(value: Any) -> str:
+    """A charge's id, whether the event carries the id or the expanded charge."""
+    value = value.get("id") if isinstance(value, dict) else value
+    return value if isinstance(value, str) and value.startswith("ch_") else ""
+
+
 def _fee(obj: dict[str, Any]) -> int | None:
     txn = obj.get("balance_transaction")
     return int(txn["fee"]) if isinstance(txn, dict) and "fee" in txn else None
@@ -185,9 +191,14 @@ def _unrecorded(stored: WebhookEvent, obj: dict[str, Any]) -> bool:
 # means is ``provider.dispute_from_event``'s call; the endpoint must be subscribed to all four.
 DISPUTE_EVENT_TYPES = frozenset({"charge.dispute.created", "charge.dispute.updated",
                                  "charge.dispute.funds_withdrawn", "charge.dispute.closed"})
+# Refund events carry one refund object, with its status: ``charge.refund.updated`` (its status
+# changed: pending → succeeded, or a failure, even after it succeeded) and, since API version
+# 2024-10-28, ``refund.created`` / ``.updated`` / ``.failed`` for every refund. The endpoint must
+# be subscribed to them: a pending refund is booked only when one says it succeeded.
+REFUND_EVENT_TYPES = frozenset({"charge.refund.updated", "refund.created", "refund.updated", "refund.failed"})
 PAYMENT_EVENT_TYPES = frozenset({
     "payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
-    "charge.refunded"}) | DISPUTE_EVENT_TYPES
+    "charge.refunded"}) | DISPUTE_EVENT_TYPES | REFUND_EVENT_TYPES
 
 
 def _apply(stored: WebhookEvent) -> bool:
@@ -233,8 +244,9 @@ def _success(obj: dict[str, Any]) -> ProviderPayment:
 def _apply_to_payment(kind: str, obj: dict[str, Any], payment_id: int, source: str) -> None:
     """One of PAYMENT_EVENT_TYPES, through the payment services (Payment.DoesNotExist if there is
     no payment ``payment_id``; nothing is written then)."""
-    if kind == "payment_intent.succeeded":
-        services.apply_provider_state(payment_id=payment_id, source=source, result=_success(obj))
+    if kind == "payment_intent.succeeded":  # not credited until the fee is known: retried till then
+        services.apply_provider_state(payment_id=payment_id, source=source, result=_success(obj),
+                                      wait_for_fee=True)
     elif kind == "payment_intent.payment_failed":
         error = obj.get("last_payment_error") or {}
         services.apply_provider_state(payment_id=payment_id, source=source, result=ProviderPayment(
@@ -244,11 +256,14 @@ def _apply_to_payment(kind: str, obj: dict[str, Any], payment_id: int, source: s
         services.apply_provider_state(payment_id=payment_id, source=source,
                                       result=ProviderPayment(id=obj.get("id", ""), status="canceled"))
     elif kind == "charge.refunded":
-        services.apply_refunded(payment_id=payment_id, refunded_total=int(obj.get("amount_refunded", 0)),
-                                source=source, fee=_fee(obj))
+        services.apply_charge_refunded(payment_id=payment_id, amount_refunded=int(obj.get("amount_refunded", 0)),
+                                       source=source, fee=_fee(obj), charge_id=_charge_id(obj.get("id")))
+    elif kind in REFUND_EVENT_TYPES:
+        services.apply_provider_refund(payment_id=payment_id, refund=provider.refund_from(obj), source=source,
+                                       charge_id=_charge_id(obj.get("charge")))
     else:  # a dispute: an inquiry is recorded; a chargeback (funds withdrawn) applied once
         services.apply_provider_dispute(payment_id=payment_id, dispute=provider.dispute_from_event(kind, obj),
-                                        source=source)
+                                        source=source, charge_id=_charge_id(obj.get("charge")))
 
 
 def webhook_event_process(*, event_pk: int) -> WebhookEvent:
