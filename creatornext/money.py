@@ -21,6 +21,10 @@ from typing import Any
 
 # Largest amount a PostgreSQL bigint holds; anything beyond is refused, not wrapped.
 MAX_MINOR_UNITS = 2**63 - 1
+# A typed amount with more whole digits than that can never be money: refused before int() (whose
+# own limit, 4,300 digits, would raise a plain ValueError and bring a page down).
+_MAX_DIGITS = len(str(MAX_MINOR_UNITS))
+TOO_LARGE = "That amount is too large."
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ class Money:
     def parse(cls, text: str, currency: str) -> Money:
         """Parse a person's decimal input ("12.5", "1,000.00", "500" for JPY) exactly.
 
-        Refuses floats, more decimals than the currency has, and anything that is not a number.
+        Refuses floats, more decimals than the currency has, anything that is not a number, and
+        amounts beyond ``MAX_MINOR_UNITS`` — always with a ``MoneyError`` a person can read.
         """
         cur = get_currency(currency)
         if not isinstance(text, str):
@@ -95,14 +100,19 @@ class Money:
         cleaned = cleaned.removeprefix("-").removeprefix(cur.symbol).strip()
         match = re.fullmatch(r"(\d+)(?:\.(\d*))?", cleaned)
         if not match:
-            raise MoneyError(f"{text!r} is not an amount of money.")
-        whole, frac = match.group(1), match.group(2) or ""
+            shown = repr(text) if len(text) <= 40 else "That"
+            raise MoneyError(f"{shown} is not an amount of money.")
+        whole, frac = match.group(1).lstrip("0") or "0", match.group(2) or ""
         frac = frac.rstrip("0") if len(frac) > cur.exponent else frac
         if len(frac) > cur.exponent:
             if cur.exponent == 0:
                 raise MoneyError(f"{cur.code} has no minor unit: enter a whole number.")
             raise MoneyError(f"{cur.code} amounts have at most {cur.exponent} decimals.")
+        if len(whole) > _MAX_DIGITS:
+            raise MoneyError(TOO_LARGE)
         minor = int(whole) * 10**cur.exponent + (int(frac.ljust(cur.exponent, "0")) if cur.exponent else 0)
+        if minor > MAX_MINOR_UNITS:
+            raise MoneyError(TOO_LARGE)
         return cls(-minor if negative else minor, cur.code)
 
     @classmethod

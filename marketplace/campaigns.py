@@ -27,7 +27,7 @@ from eligibility.services import require_enrolled
 from marketplace import config as settings_
 from marketplace import taxonomy
 from marketplace.models import Campaign, Collaboration, Invitation
-from marketplace.services import CURRENCY, PROGRAM, require_verified
+from marketplace.services import CURRENCY, NUL_MESSAGE, PROGRAM, require_verified, text_problem
 
 S = Invitation.State
 
@@ -102,9 +102,13 @@ def notify_brand(brand_id: int, **kwargs: Any) -> None:
 def _clean_campaign(*, title: str, brief: str, deliverables: list[str], budget: Money,
                     deadline: datetime) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
-    title = title.strip()
+    title, brief = title.strip(), brief.strip()
     if not title:
         errors["title"] = ["Give the campaign a title."]
+    elif problem := text_problem(title, 120):  # Campaign.title
+        errors["title"] = [problem]
+    if problem := text_problem(brief, 5000):
+        errors["brief"] = [problem]
     wanted = list(dict.fromkeys(deliverables))
     if not wanted or any(d not in taxonomy.DELIVERABLES for d in wanted):
         errors["deliverables"] = [f"Choose from {', '.join(taxonomy.DELIVERABLES)}."]
@@ -116,7 +120,7 @@ def _clean_campaign(*, title: str, brief: str, deliverables: list[str], budget: 
         errors["deadline"] = ["The deadline must be in the future."]
     if errors:
         raise ValidationError(errors)
-    return {"title": title, "brief": brief.strip(), "deliverables": wanted, "budget": budget.amount,
+    return {"title": title, "brief": brief, "deliverables": wanted, "budget": budget.amount,
             "currency": budget.currency, "deadline": deadline}
 
 
@@ -180,6 +184,11 @@ def _link(invitation: Invitation) -> str:
 
 def invitation_create(*, campaign: Campaign, actor: User, handle: str, fee: Money, message: str = "") -> Invitation:
     """A verified brand invites an enrolled creator (403 ``brand_unverified``, 409 ``not_eligible``)."""
+    message = message.strip()
+    errors = {field: [problem] for field, problem in (("creator", NUL_MESSAGE if "\x00" in handle else None),
+                                                       ("message", text_problem(message, 2000))) if problem}
+    if errors:
+        raise ValidationError(errors)
     require_verified(campaign.brand)
     creator = creator_by_handle(handle)
     if creator is None:
@@ -198,7 +207,7 @@ def invitation_create(*, campaign: Campaign, actor: User, handle: str, fee: Mone
             raise InvalidState(f"@{creator.handle} already has an open invitation to this campaign.")
         now = timezone.now()
         invitation = Invitation.objects.create(campaign=campaign, creator=creator, fee=fee.amount,
-                                               currency=fee.currency, message=message.strip(),
+                                               currency=fee.currency, message=message,
                                                expires_at=_expiry(now), created_by=actor)
         audit_record(actor=actor, action="invitation.sent", obj=invitation,
                      after={"campaign": campaign.pk, "creator": creator.handle, "fee": fee.amount})

@@ -92,12 +92,40 @@ def _error(field: str, message: str) -> ValidationError:
     return ValidationError({field: [message]})
 
 
+NUL_MESSAGE = "Null characters are not allowed."  # the words of DRF and Django forms
+
+
+def text_problem(value: str, max_length: int) -> str | None:
+    """What is wrong with a piece of text a person gave, or None. PostgreSQL refuses NUL in text
+    and a ``varchar`` longer than its column: both are bad input (400, a message next to the field),
+    never a database error. Every way in — API, pages — goes through the services that call this."""
+    if "\x00" in value:
+        return NUL_MESSAGE
+    if len(value) > max_length:
+        return f"At most {max_length:,} characters."
+    return None
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise _error("name", "Give the shortlist a name.")
+    if problem := text_problem(name, 120):  # Shortlist.name
+        raise _error("name", problem)
+    return name
+
+
+def _check_handle(handle: str) -> None:
+    if "\x00" in handle:
+        raise _error("handle", NUL_MESSAGE)
+
+
 def _clean_profile(*, bio: str, categories: Sequence[str], languages: Sequence[str], country: str,
                    rates: Mapping[str, Money]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     bio = bio.strip()
-    if len(bio) > 1000:
-        errors["bio"] = ["At most 1,000 characters."]
+    if problem := text_problem(bio, 1000):
+        errors["bio"] = [problem]
     cats = list(dict.fromkeys(categories))
     bad = [c for c in cats if c not in taxonomy.CATEGORIES]
     if bad:
@@ -255,9 +283,7 @@ def profiles_sync() -> int:
 
 # --- shortlists --------------------------------------------------------------------------------
 def shortlist_create(*, brand: Brand, actor: User, name: str) -> Shortlist:
-    name = name.strip()
-    if not name:
-        raise _error("name", "Give the shortlist a name.")
+    name = _check_name(name)
     with transaction.atomic():
         Brand.objects.select_for_update(no_key=True).filter(pk=brand.pk).first()  # one creation at a time
         if Shortlist.objects.filter(brand=brand).count() >= config.get(settings_.SHORTLISTS_PER_BRAND):
@@ -269,9 +295,7 @@ def shortlist_create(*, brand: Brand, actor: User, name: str) -> Shortlist:
 
 
 def shortlist_rename(*, shortlist: Shortlist, actor: User, name: str) -> Shortlist:
-    name = name.strip()
-    if not name:
-        raise _error("name", "Give the shortlist a name.")
+    name = _check_name(name)
     with transaction.atomic():
         before = shortlist.name
         shortlist.name = name
@@ -293,6 +317,7 @@ def shortlist_add(*, shortlist: Shortlist, actor: User, handle: str) -> tuple[Sh
     """Add a creator who is in marketplace search now; (entry, created). Adding twice is a no-op."""
     from marketplace.selectors import listed_profile
 
+    _check_handle(handle)
     profile = listed_profile(handle)
     if profile is None:
         raise _error("handle", "No creator with this handle is in the marketplace.")
@@ -316,6 +341,7 @@ def shortlist_add(*, shortlist: Shortlist, actor: User, handle: str) -> tuple[Sh
 
 
 def shortlist_remove(*, shortlist: Shortlist, actor: User, handle: str) -> bool:
+    _check_handle(handle)
     with transaction.atomic():
         entry = shortlist.entries.filter(creator__handle__iexact=handle).first()
         if entry is None:

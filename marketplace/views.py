@@ -4,6 +4,7 @@ profile editor. They call the same selectors and services as the API."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -19,7 +20,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from creatornext.accounts import selectors as account_selectors
 from creatornext.accounts import services as account_services
-from creatornext.accounts.models import BrandMembership, CreatorProfile, User
+from creatornext.accounts.models import Brand, BrandMembership, CreatorProfile, User
 from creatornext.core.api import DomainError
 from creatornext.money import Money, MoneyError
 from eligibility import services as eligibility_services
@@ -32,6 +33,35 @@ def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)  # login_required
     return user
+
+
+def refuse(form: forms.Form, exc: ValidationError | DomainError,
+           field_of: Callable[[str], str] = lambda name: name) -> None:
+    """Show a service's refusal on the page's form, as the withdraw page and the profile editor do:
+    each field's messages next to that field (``field_of`` maps a service field to the form's),
+    the rest — a state conflict, a missing permission — above the form. The view then renders the
+    form again (200) with what was typed in it; only a success redirects (POST/redirect/GET)."""
+    if isinstance(exc, DomainError):
+        form.add_error(None, exc.message)
+    elif hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            name = field_of(field)
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def text_field(label: str, max_length: int, *, rows: int = 0, required: bool = True,
+               check_length: bool = False, widget_class: type[forms.widgets.Input] = forms.TextInput,
+               ) -> forms.CharField:
+    """A text input for a form whose service checks the text (empty, too long, NUL): the browser
+    gets ``maxlength`` and ``required``, the service gives the messages. ``check_length`` checks
+    the length here too, for a service that does not."""
+    attrs: dict[str, Any] = {"maxlength": max_length, **({"required": True} if required else {})}
+    widget = forms.Textarea(attrs={"rows": rows, **attrs}) if rows else widget_class(attrs=attrs)
+    return forms.CharField(label=label, required=False, widget=widget,
+                           max_length=max_length if check_length else None,
+                           error_messages={"max_length": f"At most {max_length:,} characters."})
 
 
 def _errors(exc: ValidationError | ApiValidationError) -> list[str]:
@@ -85,27 +115,44 @@ def _back(request: HttpRequest, default: str) -> HttpResponse:
     return redirect(default)
 
 
+class BrandChoice(forms.ModelChoiceField):
+    """One of the user's brands (anything else, "abc" included, is "Choose one of your brands.")."""
+
+    def __init__(self, brands: Any, *, mark_unverified: bool = False, **kwargs: Any) -> None:
+        message = "Choose one of your brands."
+        self.mark_unverified = mark_unverified
+        super().__init__(queryset=brands, label="Brand", empty_label=None,
+                         error_messages={"required": message, "invalid_choice": message}, **kwargs)
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} (not verified yet)" if self.mark_unverified and not obj.verified_at else obj.name
+
+
+class ShortlistForm(forms.Form):
+    name = text_field("Name", 120)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["brand"] = BrandChoice(account_selectors.brands_of(user))
+
+
 @login_required
 def shortlists_page(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     brands = list(account_selectors.brands_of(user))
-    if request.method == "POST":
-        brand = selectors.brand_of_member(user, _int(request.POST.get("brand")))
-        if brand is None:
-            messages.error(request, "Choose one of your brands.")
+    form = ShortlistForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            shortlist = services.shortlist_create(brand=form.cleaned_data["brand"], actor=user,
+                                                  name=form.cleaned_data["name"])
+        except (ValidationError, DomainError) as exc:
+            refuse(form, exc)
         else:
-            try:
-                shortlist = services.shortlist_create(brand=brand, actor=user,
-                                                      name=request.POST.get("name", ""))
-            except (ValidationError, DomainError) as exc:
-                for message in (_errors(exc) if isinstance(exc, ValidationError) else [exc.message]):
-                    messages.error(request, message)
-            else:
-                messages.success(request, f"Shortlist “{shortlist.name}” created.")
-                return redirect("marketplace-shortlist", shortlist.pk)
-        return redirect("marketplace-shortlists")
+            messages.success(request, f"Shortlist “{shortlist.name}” created.")
+            return redirect("marketplace-shortlist", shortlist.pk)
     shortlists = selectors.shortlists_of(user).order_by("brand__name", "name")[:500]
-    return render(request, "marketplace/shortlists.html", {"brands": brands, "shortlists": shortlists})
+    return render(request, "marketplace/shortlists.html", {"brands": brands, "shortlists": shortlists,
+                                                           "form": form})
 
 
 def _int(value: Any) -> int:
@@ -115,23 +162,34 @@ def _int(value: Any) -> int:
         return 0
 
 
+class RenameForm(forms.Form):
+    name = text_field("Rename", 120)
+
+
 @login_required
 def shortlist_page(request: HttpRequest, shortlist_id: int) -> HttpResponse:
     user = _user(request)
     shortlist = selectors.shortlist_for(user, shortlist_id)
     if shortlist is None:
         raise Http404
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "rename":
-                services.shortlist_rename(shortlist=shortlist, actor=user, name=request.POST.get("name", ""))
+    action = request.POST.get("action") if request.method == "POST" else None
+    form = RenameForm(request.POST if action == "rename" else None, initial={"name": shortlist.name})
+    if action == "rename":
+        if form.is_valid():
+            try:
+                services.shortlist_rename(shortlist=shortlist, actor=user, name=form.cleaned_data["name"])
+            except ValidationError as exc:
+                refuse(form, exc)
+            else:
                 messages.success(request, "Renamed.")
-            elif action == "delete":
+                return redirect("marketplace-shortlist", shortlist.pk)
+    elif request.method == "POST":  # buttons: nothing typed to keep, so a message and the page again
+        try:
+            if action == "delete":
                 services.shortlist_delete(shortlist=shortlist, actor=user)
                 messages.success(request, f"Shortlist “{shortlist.name}” deleted.")
                 return redirect("marketplace-shortlists")
-            elif action == "remove":
+            if action == "remove":
                 handle = request.POST.get("handle", "")
                 if services.shortlist_remove(shortlist=shortlist, actor=user, handle=handle):
                     messages.success(request, f"@{handle} removed.")
@@ -140,7 +198,7 @@ def shortlist_page(request: HttpRequest, shortlist_id: int) -> HttpResponse:
                 messages.error(request, message)
         return redirect("marketplace-shortlist", shortlist.pk)
     return render(request, "marketplace/shortlist.html", {
-        "shortlist": shortlist, "rows": selectors.shortlist_entries(shortlist)})
+        "shortlist": shortlist, "rows": selectors.shortlist_entries(shortlist), "form": form})
 
 
 @login_required
@@ -163,21 +221,33 @@ def shortlist_add(request: HttpRequest) -> HttpResponse:
 
 
 # --- brands ------------------------------------------------------------------------------------
+class BrandForm(forms.Form):
+    name = text_field("Brand name", 120)
+
+
 @login_required
 def brands_page(request: HttpRequest) -> HttpResponse:
     """Brand sign-up: create a brand (you become its owner) and see your brands."""
     user = _user(request)
-    if request.method == "POST":
+    form = BrandForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
-            brand = account_services.brand_create(user=user, name=request.POST.get("name", ""))
+            brand = account_services.brand_create(user=user, name=form.cleaned_data["name"])
         except ValidationError as exc:
-            for message in _errors(exc):
-                messages.error(request, message)
-            return redirect("marketplace-brands")
-        messages.success(request, f"{brand.name} is created. Staff will verify it before it can "
-                                  "contact creators; you can search and shortlist already.")
-        return redirect("marketplace-brand", brand.pk)
-    return render(request, "marketplace/brands.html", {"brands": account_selectors.brands_of(user)})
+            refuse(form, exc)
+        else:
+            messages.success(request, f"{brand.name} is created. Staff will verify it before it can "
+                                      "contact creators; you can search and shortlist already.")
+            return redirect("marketplace-brand", brand.pk)
+    return render(request, "marketplace/brands.html", {"brands": account_selectors.brands_of(user),
+                                                       "form": form})
+
+
+class MemberForm(forms.Form):
+    username = text_field("Username", 150)
+    role = forms.ChoiceField(label="Role", choices=[("manager", "Manager"), ("owner", "Owner")],
+                             error_messages={"invalid_choice": "Choose owner or manager.",
+                                             "required": "Choose owner or manager."})
 
 
 @login_required
@@ -187,25 +257,26 @@ def brand_page(request: HttpRequest, brand_id: int) -> HttpResponse:
     membership = account_selectors.brand_membership(user, brand_id)
     if membership is None:
         raise Http404
-    brand = membership.brand
+    brand: Brand = membership.brand
     is_owner = membership.role == BrandMembership.Role.OWNER
+    form = MemberForm(request.POST or None)
     if request.method == "POST":
         if not is_owner:
             messages.error(request, "Only the brand's owners can change its team.")
-        else:
+            return redirect("marketplace-brand", brand.pk)
+        if form.is_valid():
             try:
                 added = account_services.brand_member_add(
-                    brand=brand, actor=user, username=request.POST.get("username", ""),
-                    role=request.POST.get("role", ""))
+                    brand=brand, actor=user, username=form.cleaned_data["username"],
+                    role=form.cleaned_data["role"])
             except ValidationError as exc:
-                for message in _errors(exc):
-                    messages.error(request, message)
+                refuse(form, exc)
             else:
                 messages.success(request, f"{added.user.username} joined as {added.role}.")
-        return redirect("marketplace-brand", brand.pk)
+                return redirect("marketplace-brand", brand.pk)
     members = brand.memberships.select_related("user").order_by("role", "user__username")
     return render(request, "marketplace/brand.html", {"brand": brand, "members": members,
-                                                      "is_owner": is_owner})
+                                                      "is_owner": is_owner, "form": form})
 
 
 # --- the creator's profile editor --------------------------------------------------------------
@@ -262,9 +333,8 @@ def profile_editor(request: HttpRequest) -> HttpResponse:
             except eligibility_services.EligibilityError as exc:
                 messages.error(request, exc.message)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    name = field if field in form.fields else f"rate_{field.split('.')[-1]}"
-                    form.add_error(name if name in form.fields else None, errors)
+                refuse(form, exc, lambda field: field if field in form.fields
+                       else f"rate_{field.split('.')[-1]}")
             else:
                 messages.success(request, "Your marketplace profile is saved.")
                 return redirect("marketplace-profile")
