@@ -19,7 +19,10 @@ def test_sign_up_verify_log_in(page, live_server):
     page.get_by_label("Date of birth").fill("2015-06-01")
     page.get_by_label("Password").fill("a-long-pass-phrase")
     page.get_by_role("button", name="Sign up").click()
-    assert "You must be at least 13 to sign up." in page.inner_text("#id_date_of_birth-error")
+    assert "You must be at least 13 to sign up." in page.inner_text("#id_date_of_birth_error")
+    # …and tied to it for assistive technology: the input names the message, a list in an alert
+    assert "id_date_of_birth_error" in page.get_attribute("#id_date_of_birth", "aria-describedby").split()
+    assert page.locator("#id_date_of_birth_error[role=alert] > ul > li").count() == 1
     assert not User.objects.filter(username="rosa").exists()
 
     page.get_by_label("Date of birth").fill("1999-06-01")

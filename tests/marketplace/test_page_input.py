@@ -37,13 +37,13 @@ def field_error(page: str, field: str) -> str:
     """The messages shown next to ``field``: in its own ``<div class="field">`` (a group of
     checkboxes: ``<fieldset class="field">``), after its input (templates/includes/field.html)."""
     [box] = [box for box in re.split(r'<(?:div|fieldset) class="field">', page)[1:] if f'name="{field}"' in box]
-    found = re.search(r'<ul class="field-error"[^>]*>(.*?)</ul>', box, re.S)
+    found = re.search(r'<div class="field-error"[^>]*>(.*?)</div>', box, re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))) if found else ""
 
 
 def form_error(page: str) -> str:
     """The form's own messages, above its fields (a refusal that belongs to no one field)."""
-    found = re.search(r'<ul class="field-error" role="alert">(.*?)</ul>', page, re.S)
+    found = re.search(r'<div class="field-error" role="alert">(.*?)</div>', page, re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))) if found else ""
 
 
