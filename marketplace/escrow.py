@@ -42,6 +42,7 @@ from creatornext.money import Money
 from creatornext.payments import services as payments
 from creatornext.payments.config import DISPUTE_FEE
 from creatornext.payments.models import Payment, PaymentStatus
+from creatornext.payments.provider import ProviderError
 from marketplace import config as settings_
 from marketplace.campaigns import InvalidState, member_brand_ids, notify_brand, notify_creator
 from marketplace.models import Collaboration, CollaborationMessage
@@ -51,6 +52,9 @@ C = Collaboration.State
 PURPOSE = "escrow"
 HELD = (C.FUNDED, C.SUBMITTED, C.REVISION_REQUESTED, C.ESCALATED)
 IN_FLIGHT = (PaymentStatus.CREATED, PaymentStatus.REQUIRES_ACTION, PaymentStatus.PROCESSING)
+# A payment the brand has not completed (3-D Secure in another tab, or abandoned): it can be given
+# up (``_give_up_unfinished``); a processing one cannot, its outcome decides.
+UNFINISHED = (PaymentStatus.CREATED, PaymentStatus.REQUIRES_ACTION)
 
 
 # --- who sees what -----------------------------------------------------------------------------
@@ -145,15 +149,31 @@ def _require(collaboration: Collaboration, states: tuple[str, ...], what: str) -
 
 
 # --- funding -----------------------------------------------------------------------------------
+def _give_up_unfinished(collaboration: Collaboration, source: str) -> Collaboration:
+    """Inside the caller's transaction, with the collaboration locked: its payment that the brand
+    never completed is canceled at the provider — it can never charge later — so the collaboration
+    can be funded with another card, cancelled, or cancelled unfunded. If it succeeded meanwhile,
+    that success is applied instead (the collaboration is then funded). Returns the collaboration
+    as it is now. Without this, an abandoned 3-D Secure payment held the collaboration forever."""
+    payment = collaboration.payment
+    if payment is None or payment.status not in UNFINISHED:
+        return collaboration
+    payments.payment_cancel(payment=payment, source=source)
+    return _locked(collaboration.pk)
+
+
 def collaboration_fund(*, collaboration: Collaboration, actor: User, payment_method: str) -> Collaboration:
     """The brand pays fee + estimated processor fee into escrow. A declined card leaves the
-    collaboration waiting (the payment is ``failed``; try another card)."""
+    collaboration waiting (the payment is ``failed``; try another card); so does one the brand did
+    not complete (3-D Secure): trying again gives that one up first."""
     from marketplace.services import require_verified
 
     require_verified(collaboration.brand)
     with transaction.atomic():
         collaboration = _locked(collaboration)
         _require(collaboration, (C.PENDING_FUNDING,), "funded")
+        collaboration = _give_up_unfinished(collaboration, "escrow:funded again")
+        _require(collaboration, (C.PENDING_FUNDING,), "funded")  # the given-up payment had succeeded
         if collaboration.payment is not None and collaboration.payment.status in IN_FLIGHT:
             raise InvalidState("A payment for this collaboration is already in progress.")
         gross = gross_for(collaboration.fee)
@@ -386,6 +406,8 @@ def collaboration_cancel(*, collaboration: Collaboration, actor: User, reason: s
             raise InvalidState("This collaboration can no longer be cancelled"
                                + (" (the deliverable was submitted)." if collaboration.submitted_at else "."))
         if collaboration.state == C.PENDING_FUNDING:
+            collaboration = _give_up_unfinished(collaboration, "escrow:cancelled")  # funded, if it had succeeded
+        if collaboration.state == C.PENDING_FUNDING:
             if collaboration.payment is not None and collaboration.payment.status in IN_FLIGHT:
                 raise InvalidState("A payment for this collaboration is in progress: wait for it to finish.")
             _move(collaboration, C.CANCELLED, actor=actor, action="collaboration.cancelled", reason=reason,
@@ -438,8 +460,9 @@ def message_post(*, collaboration: Collaboration, actor: User, body: str) -> Col
 
 # --- beat --------------------------------------------------------------------------------------
 def unfunded_cancel_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Accepted collaborations the brand did not fund in time are cancelled (a payment still in
-    progress is left to finish: its outcome decides)."""
+    """Accepted collaborations the brand did not fund in time are cancelled. A payment the brand
+    never completed is given up first (canceled at the provider; if it succeeded after all, the
+    collaboration is funded instead); one processing is left to finish: its outcome decides."""
     now = now or timezone.now()
     done = 0
     for pk in list(Collaboration.objects.filter(state=C.PENDING_FUNDING, fund_by__lte=now)
@@ -447,6 +470,13 @@ def unfunded_cancel_due(*, now: datetime | None = None, batch_size: int = 500) -
         with transaction.atomic():
             collaboration = _locked(pk)
             if collaboration.state != C.PENDING_FUNDING or collaboration.fund_by > now:
+                continue
+            try:
+                collaboration = _give_up_unfinished(collaboration, "escrow:unfunded in time")
+            except ProviderError:
+                log.warning("Collaboration %s: its unfinished payment could not be canceled now; next run", pk)
+                continue
+            if collaboration.state != C.PENDING_FUNDING:
                 continue
             if collaboration.payment is not None and collaboration.payment.status in IN_FLIGHT:
                 continue

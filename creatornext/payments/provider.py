@@ -9,6 +9,7 @@ The contract (what a second provider would implement):
 - ``create_payment(payment, payment_method)`` — create and confirm a card payment;
   returns its state (succeeded, requires_action with a client secret, failed with a code).
 - ``retrieve_payment(payment)`` — the provider's current state (after 3-D Secure, for example).
+- ``cancel_payment(payment)`` — give up one the payer did not complete; its state if it can't be.
 - ``refund(refund)`` — refund (part of) a succeeded payment; ``refund_from(obj)`` reads a refund
   object from an event, ``refunds_of_payment(intent_id)`` lists a payment's refunds. Each says
   succeeded, pending or failed (``_REFUND_STATUS``): only a succeeded one has moved money.
@@ -225,6 +226,20 @@ def retrieve_payment(payment: Any) -> ProviderPayment:
         return _to_result(stripe_client, pi)
     except stripe.StripeError as exc:
         raise ProviderError(str(exc)) from exc
+
+
+def cancel_payment(payment: Any) -> ProviderPayment:
+    """Cancel a payment the payer did not complete (3-D Secure abandoned, a tab closed), so that it
+    can never charge later. The provider refuses to cancel one that succeeded or is processing
+    meanwhile: then its current state is returned, for the caller to apply."""
+    stripe_client = client()
+    try:
+        pi = stripe_client.v1.payment_intents.cancel(payment.provider_id)
+    except stripe.InvalidRequestError:
+        return retrieve_payment(payment)
+    except stripe.StripeError as exc:
+        raise ProviderError(str(exc)) from exc
+    return _to_result(stripe_client, pi)
 
 
 def fee_for_charge(charge_id: str) -> int | None:

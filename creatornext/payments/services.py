@@ -123,6 +123,26 @@ def payment_refresh(*, payment: Payment) -> Payment:
         return Payment.objects.get(pk=payment.pk)
 
 
+def payment_cancel(*, payment: Payment, source: str = "cancel") -> Payment:
+    """Give up a payment the payer has not completed (created, or waiting for 3-D Secure): it is
+    canceled at the provider, so it can never charge later, and here. If it succeeded (or is
+    processing) meanwhile, the provider says so and that is applied instead: the caller reads the
+    returned payment's status. A payment that never reached the provider is canceled here alone."""
+    if payment.status not in (S.CREATED, S.REQUIRES_ACTION):
+        return payment
+    if not payment.provider_id:
+        with transaction.atomic():
+            locked = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
+            if locked.status in (S.CREATED, S.REQUIRES_ACTION) and not locked.provider_id:
+                _move(locked, S.CANCELED, source)
+                locked.save()
+        return Payment.objects.get(pk=payment.pk)
+    try:
+        return apply_provider_state(payment_id=payment.pk, result=provider.cancel_payment(payment), source=source)
+    except LateSuccessConflict:  # rolled back; the webhook's retry settles it
+        return Payment.objects.get(pk=payment.pk)
+
+
 # --- transitions -------------------------------------------------------------------------------
 def _move(payment: Payment, to: str, source: str) -> None:
     PaymentStatusChange.objects.create(payment=payment, from_status=payment.status, to_status=to,

@@ -84,3 +84,25 @@ def dispute(payment, kind: str = "charge.dispute.created", status: str = "needs_
         "charge": payment.charge_id or f"ch_test_{payment.pk}",
         "payment_intent": payment.provider_id or f"pi_test_{payment.pk}",
         "amount": payment.amount, "metadata": {"payment_id": str(payment.pk)}})
+
+
+def card(number: str) -> str:
+    """A payment method for a test card number at the fake provider (e.g. 4000002500003155: 3-D
+    Secure required)."""
+    from creatornext.payments import provider
+
+    return provider.client().v1.payment_methods.create({
+        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})["id"]
+
+
+def authenticate(payment, *, success: bool = True) -> None:
+    """The payer answers 3-D Secure in the browser (what Stripe.js does against the fake)."""
+    import urllib.parse
+
+    from django.conf import settings
+
+    body = urllib.parse.urlencode({"client_secret": payment.client_secret, "success": str(success).lower(),
+                                   "key": "pk_test_x"}).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{payment.provider_id}/_authenticate",
+        data=body, method="POST"), timeout=5).read()

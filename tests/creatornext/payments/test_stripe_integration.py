@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import urllib.parse
-import urllib.request
-
 import pytest
-from django.conf import settings
 
 from creatornext.ledger import selectors
 from creatornext.money import Money
-from creatornext.payments import provider
 from creatornext.payments.models import Payment, PaymentStatus
 from creatornext.payments.services import payment_create, payment_refresh
 from tests.creatornext.payments.conftest import CALLS
+from tests.support.stripe import authenticate, card
 from tests.support.world import make_user
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +23,6 @@ def people():
 def pay(fan, creator, cents, method):
     return payment_create(purpose="test_payment", ref="test:1", payer=fan, amount=Money(cents, "USD"),
                           payment_method=method, metadata={"creator_id": creator.pk})
-
-
-def card(number: str) -> str:
-    pm = provider.client().v1.payment_methods.create({
-        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
-    return pm["id"]
 
 
 def test_a_successful_card_with_the_providers_fee(fake_stripe, people):
@@ -65,12 +55,7 @@ def test_3d_secure_goes_through_requires_action_to_success(fake_stripe, people):
     assert payment.client_secret.startswith(payment.provider_id + "_secret_")
     assert selectors.wallet(creator)["cash"] == []
 
-    # The payer authenticates in the browser (what Stripe.js does against the fake)
-    body = urllib.parse.urlencode({"client_secret": payment.client_secret, "success": "true",
-                                   "key": "pk_test_x"}).encode()
-    urllib.request.urlopen(urllib.request.Request(
-        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{payment.provider_id}/_authenticate",
-        data=body, method="POST"), timeout=5).read()
+    authenticate(payment)  # the payer authenticates in the browser
 
     payment = payment_refresh(payment=Payment.objects.get(pk=payment.pk))
     assert payment.status == PaymentStatus.SUCCEEDED

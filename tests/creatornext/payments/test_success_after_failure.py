@@ -9,11 +9,8 @@ method and a confirmation, on the same PaymentIntent.
 from __future__ import annotations
 
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
-from django.conf import settings
 
 from creatornext.audit.models import AuditEvent
 from creatornext.ledger import selectors
@@ -24,7 +21,7 @@ from creatornext.payments import provider, services
 from creatornext.payments.models import Payment, PaymentStatus, Refund, WebhookEvent
 from tests.creatornext.payments import conftest as purpose
 from tests.support import state
-from tests.support.stripe import charge_refunded, event, pi_succeeded
+from tests.support.stripe import authenticate, card, charge_refunded, event, pi_succeeded
 from tests.support.world import make_user
 
 pytestmark = pytest.mark.django_db
@@ -40,11 +37,6 @@ def _provider(fake_stripe):
     return fake_stripe
 
 
-def card(number: str) -> str:
-    return provider.client().v1.payment_methods.create({
-        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})["id"]
-
-
 def failed_payment(ref: str | None = None) -> Payment:
     """A payment whose 3-D Secure authentication failed: ``failed`` for us, ``requires_payment_method``
     at the provider."""
@@ -57,14 +49,6 @@ def failed_payment(ref: str | None = None) -> Payment:
     payment = services.payment_refresh(payment=payment)
     assert (payment.status, payment.failure_code) == (PaymentStatus.FAILED, "payment_intent_authentication_failure")
     return payment
-
-
-def authenticate(payment: Payment, *, success: bool) -> None:
-    body = urllib.parse.urlencode({"client_secret": payment.client_secret, "success": str(success).lower(),
-                                   "key": "pk_test_x"}).encode()
-    urllib.request.urlopen(urllib.request.Request(
-        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{payment.provider_id}/_authenticate",
-        data=body, method="POST"), timeout=5).read()
 
 
 def the_payer_completes_it(payment: Payment) -> None:
