@@ -431,10 +431,13 @@ def payment_refund(*, payment: Payment, actor: Any, reason: str = "",
                    amount: int | None = None) -> Refund:
     """Refund (by default all that is left of) a succeeded payment through the provider.
 
-    The refund row is committed before the provider call (its id is the provider idempotency
-    key). The provider's answer goes through ``apply_provider_refund``, as the refund's events do:
-    booked if it succeeded, left pending (nothing moved, still counted by ``refundable``) until
-    an event says it succeeded or failed."""
+    The refund row is written before the provider call (its id is the provider idempotency key);
+    it commits before the call only when no caller's transaction is open — tips and escrow call
+    this inside theirs (decision 0017), so a crash after the provider refunded and before their
+    commit leaves a refund only the provider knows: its events adopt it as a row of its own and it
+    is booked once like any other. The provider's answer goes through ``apply_provider_refund``,
+    as the refund's events do: booked if it succeeded, left pending (nothing moved, still counted
+    by ``refundable``) until an event says it succeeded or failed."""
     with transaction.atomic():
         locked, left = refundable(payment)
         amount = left if amount is None else amount
