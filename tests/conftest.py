@@ -170,3 +170,21 @@ def fake_stripe():
     settings.STRIPE_API_BASE = old
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def send_event(django_capture_on_commit_callbacks):
+    """Deliver a signed provider event to the webhook endpoint and run what it queued; assert it
+    was processed (``duplicate``: whether the endpoint had seen it before)."""
+    from django.test import Client
+
+    from creatornext.payments.models import WebhookEvent
+    from tests.support.stripe import deliver
+
+    def _send(evt, duplicate=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = deliver(Client(), evt, settings.STRIPE_WEBHOOK_SECRETS[0])
+        assert response.status_code == 200 and response.json()["duplicate"] is duplicate
+        stored = WebhookEvent.objects.get(event_id=evt["id"])
+        assert stored.status == WebhookEvent.Status.PROCESSED, stored.last_error
+    return _send

@@ -4,7 +4,6 @@ may escalate into does both, once."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from creatornext.core import config
 from creatornext.ledger import selectors as ledger
@@ -12,15 +11,12 @@ from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import COIN, AccountKind, Transaction
 from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
 from creatornext.payments.config import DISPUTE_FEE
-from creatornext.payments.models import WebhookEvent
 from gifts.models import CoinPack, CoinPurchase, WalletLock
 from tests.support import state
 from tests.support.disputes import escalation, inquiry, only_the_event_and_its_audit_line
-from tests.support.stripe import deliver
 from tests.support.world import api_client, make_user
 
 pytestmark = pytest.mark.django_db
-SECRET = "whsec_creatornext_local"
 
 
 @pytest.fixture
@@ -35,17 +31,6 @@ def purchase(fake_stripe, django_capture_on_commit_callbacks):
     post(Posting(key="spend", kind="gift", legs=[Leg(account_for(fan, AccountKind.COINS, COIN), -200),
                                                  Leg(platform_account(AccountKind.COINS_SPENT, COIN), 200)]))
     return CoinPurchase.objects.select_related("payment", "fan").get(pk=response.json()["id"])
-
-
-@pytest.fixture
-def send_event(django_capture_on_commit_callbacks):
-    def _send(evt, duplicate=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = deliver(Client(), evt, SECRET)
-        assert response.status_code == 200 and response.json()["duplicate"] is duplicate
-        stored = WebhookEvent.objects.get(event_id=evt["id"])
-        assert stored.status == WebhookEvent.Status.PROCESSED, stored.last_error
-    return _send
 
 
 def test_an_inquiry_on_a_coin_purchase_removes_no_coins_and_locks_no_wallet(purchase, send_event):

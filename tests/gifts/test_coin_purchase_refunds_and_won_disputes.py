@@ -11,7 +11,6 @@ from collections import defaultdict
 
 import pytest
 from django.db.models import Sum
-from django.test import Client
 
 from creatornext.core import config
 from creatornext.ledger import selectors as ledger
@@ -19,15 +18,13 @@ from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import COIN, AccountKind, Entry, Transaction
 from creatornext.ledger.services import Leg, Posting, account_for, platform_account, post
 from creatornext.payments.config import DISPUTE_FEE
-from creatornext.payments.models import WebhookEvent
 from gifts.models import CoinPack, CoinPurchase, WalletLock
 from tests.support import state
 from tests.support.disputes import dispute_event
-from tests.support.stripe import charge_refunded, deliver
+from tests.support.stripe import charge_refunded
 from tests.support.world import api_client, make_user
 
 pytestmark = pytest.mark.django_db
-SECRET = "whsec_creatornext_local"
 USD = "USD"
 _spends = itertools.count(1)
 
@@ -47,17 +44,6 @@ def buy(fake_stripe, django_capture_on_commit_callbacks):
             assert (purchase.payment.amount, purchase.payment.fee) == (740, 51)
         return purchase
     return _buy
-
-
-@pytest.fixture
-def send_event(django_capture_on_commit_callbacks):
-    def _send(evt, duplicate=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = deliver(Client(), evt, SECRET)
-        assert response.status_code == 200 and response.json()["duplicate"] is duplicate
-        stored = WebhookEvent.objects.get(event_id=evt["id"])
-        assert stored.status == WebhookEvent.Status.PROCESSED, stored.last_error
-    return _send
 
 
 def spend(fan, coins: int) -> None:

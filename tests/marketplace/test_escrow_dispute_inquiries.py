@@ -4,23 +4,19 @@ chargeback it may escalate into takes escrow back and freezes the collaboration,
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from creatornext.core import config
 from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import Transaction
 from creatornext.payments.config import DISPUTE_FEE
-from creatornext.payments.models import WebhookEvent
 from marketplace import escrow
 from marketplace.models import Collaboration
 from tests.marketplace.collab_helpers import funded_collaboration, post, submit
 from tests.marketplace.helpers import brand_member, listed_creator
 from tests.support import state
 from tests.support.disputes import dispute_event, escalation, inquiry, only_the_event_and_its_audit_line
-from tests.support.stripe import deliver
 
 FEE = 50_000
-SECRET = "whsec_creatornext_local"
 
 
 @pytest.fixture
@@ -31,17 +27,6 @@ def funded(db, fake_stripe):
     collab_id = funded_collaboration(buyer, brand, creator)
     assert submit(creator, collab_id).status_code == 200
     return buyer, collab_id, Collaboration.objects.get(pk=collab_id).payment
-
-
-@pytest.fixture
-def send_event(django_capture_on_commit_callbacks):
-    def _send(evt, duplicate=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = deliver(Client(), evt, SECRET)
-        assert response.status_code == 200 and response.json()["duplicate"] is duplicate
-        stored = WebhookEvent.objects.get(event_id=evt["id"])
-        assert stored.status == WebhookEvent.Status.PROCESSED, stored.last_error
-    return _send
 
 
 def collaboration(collab_id: int) -> tuple[str, int]:

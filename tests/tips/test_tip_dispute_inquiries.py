@@ -4,22 +4,18 @@ into takes the net back once, as a chargeback opened directly always did."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from creatornext.core import config
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import Transaction
 from creatornext.payments.config import DISPUTE_FEE
-from creatornext.payments.models import WebhookEvent
 from tests.eligibility.helpers import enroll, make_creator
 from tests.support import state
 from tests.support.disputes import dispute_event, escalation, inquiry, only_the_event_and_its_audit_line
-from tests.support.stripe import deliver
 from tests.support.world import api_client, make_user
 from tips.models import Tip
 
-SECRET = "whsec_creatornext_local"
 NET = 1000 - 59  # the provider's fee on 10.00: 2.9% + 30¢
 
 
@@ -35,17 +31,6 @@ def paid_tip(db, fake_stripe, django_capture_on_commit_callbacks):
     tip = Tip.objects.select_related("payment").get(pk=tip_id)
     assert tip.payment.status == "succeeded"
     return tip, creator
-
-
-@pytest.fixture
-def send_event(django_capture_on_commit_callbacks):
-    def _send(evt, duplicate=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = deliver(Client(), evt, SECRET)
-        assert response.status_code == 200 and response.json()["duplicate"] is duplicate
-        stored = WebhookEvent.objects.get(event_id=evt["id"])
-        assert stored.status == WebhookEvent.Status.PROCESSED, stored.last_error
-    return _send
 
 
 def cash(creator):

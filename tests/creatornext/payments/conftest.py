@@ -82,3 +82,8 @@ def send(django_capture_on_commit_callbacks):
             return deliver(Client(), evt, secret)
 
     return _send
+
+
+def calls() -> list[tuple[str, int]]:
+    """What the test purpose's handlers were asked to do, in order."""
+    return list(CALLS)

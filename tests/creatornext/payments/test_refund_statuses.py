@@ -23,22 +23,13 @@ from creatornext.money import Money
 from creatornext.payments import provider, services
 from creatornext.payments.models import Payment, PaymentStatus, Refund, WebhookEvent
 from tests.creatornext.payments import conftest as purpose
+from tests.creatornext.payments.conftest import calls
 from tests.creatornext.payments.refund_support import provider_answering_pending, refund_event
 from tests.support import state
 from tests.support.stripe import charge_refunded, pi_succeeded
 from tests.support.world import make_user
 
-pytestmark = pytest.mark.django_db
-
-
-def calls() -> list[tuple[str, int]]:
-    """What the purpose's handlers were asked to do, in order."""
-    return list(purpose.CALLS)
-
-
-@pytest.fixture(autouse=True)
-def _provider(fake_stripe):
-    return fake_stripe
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_stripe")]
 
 
 @pytest.fixture

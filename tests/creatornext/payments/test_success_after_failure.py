@@ -19,22 +19,12 @@ from creatornext.ledger.models import Transaction
 from creatornext.money import Money
 from creatornext.payments import provider, services
 from creatornext.payments.models import Payment, PaymentStatus, Refund, WebhookEvent
-from tests.creatornext.payments import conftest as purpose
+from tests.creatornext.payments.conftest import calls
 from tests.support import state
 from tests.support.stripe import authenticate, card, charge_refunded, event, pi_succeeded
 from tests.support.world import make_user
 
-pytestmark = pytest.mark.django_db
-
-
-def calls() -> list[tuple[str, int]]:
-    """What the purpose's handlers were asked to do, in order."""
-    return list(purpose.CALLS)
-
-
-@pytest.fixture(autouse=True)
-def _provider(fake_stripe):
-    return fake_stripe
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_stripe")]
 
 
 def failed_payment(ref: str | None = None) -> Payment:

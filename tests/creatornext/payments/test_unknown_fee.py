@@ -18,22 +18,12 @@ from creatornext.ledger.models import Transaction
 from creatornext.payments import provider
 from creatornext.payments.models import Payment, PaymentStatus, WebhookEvent
 from creatornext.payments.webhooks import webhook_event_process, webhook_event_store, webhook_events_drain
-from tests.creatornext.payments import conftest as purpose
+from tests.creatornext.payments.conftest import calls
 from tests.support import state
 from tests.support.stripe import charge_refunded, pi_succeeded
 from tests.support.world import make_user
 
-pytestmark = pytest.mark.django_db
-
-
-def calls() -> list[tuple[str, int]]:
-    """What the purpose's handlers were asked to do, in order."""
-    return list(purpose.CALLS)
-
-
-@pytest.fixture(autouse=True)
-def _provider(fake_stripe):
-    return fake_stripe
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_stripe")]
 
 
 def charged_without_a_balance_transaction() -> Payment:
