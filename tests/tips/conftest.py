@@ -50,3 +50,20 @@ def pending_tip_event(creator, fan, ref: str, created_at=None):
     payment.metadata = {"tip_id": tip.pk}
     payment.save()
     return tip, webhook_event_store(pi_succeeded(payment, fee=59))[0]
+
+
+@pytest.fixture
+def paid_tip(db, fake_stripe, django_capture_on_commit_callbacks):
+    """A 10.00 tip to @maya.makes (enrolled), paid by card: (the tip with its payment, the creator)."""
+    from tips.models import Tip
+
+    creator = make_creator("maya.makes")
+    enroll(creator, "creator-next", "tips")
+    fan = make_user("fan")
+    with django_capture_on_commit_callbacks(execute=True):
+        tip_id = api_client(fan).post("/api/v1/tips/", {
+            "creator": "maya.makes", "amount": {"amount": 1000, "currency": "USD"},
+            "payment_method": "pm_card_visa"}, format="json", HTTP_IDEMPOTENCY_KEY="k").json()["id"]
+    tip = Tip.objects.select_related("payment").get(pk=tip_id)
+    assert tip.payment.status == "succeeded"
+    return tip, creator

@@ -140,7 +140,8 @@ def test_velocity_in_a_batch_holds_exactly_the_tips_past_the_hour_whatever_the_e
 
 
 @pytest.mark.django_db
-def test_events_a_batch_cannot_take_are_applied_alone_and_block_nothing(queued, batches_held):
+def test_events_a_batch_cannot_take_are_applied_alone_and_block_nothing(queued, batches_held, fake_stripe):
+    # fake_stripe: a refund our rows do not explain is looked up at the provider (payments.services)
     maya = make_creator("maya.makes")
     fan = make_user("fan")
     tips, _ = tip_events(maya, [fan], 4, "mixed")

@@ -3,34 +3,15 @@ into takes the net back once, as a chargeback opened directly always did."""
 
 from __future__ import annotations
 
-import pytest
-
 from creatornext.core import config
 from creatornext.ledger import selectors as ledger
 from creatornext.ledger.checks import ledger_check
 from creatornext.ledger.models import Transaction
 from creatornext.payments.config import DISPUTE_FEE
-from tests.eligibility.helpers import enroll, make_creator
 from tests.support import state
 from tests.support.disputes import dispute_event, escalation, inquiry, only_the_event_and_its_audit_line
-from tests.support.world import api_client, make_user
-from tips.models import Tip
 
 NET = 1000 - 59  # the provider's fee on 10.00: 2.9% + 30¢
-
-
-@pytest.fixture
-def paid_tip(db, fake_stripe, django_capture_on_commit_callbacks):
-    creator = make_creator("maya.makes")
-    enroll(creator, "creator-next", "tips")
-    fan = make_user("fan")
-    with django_capture_on_commit_callbacks(execute=True):
-        tip_id = api_client(fan).post("/api/v1/tips/", {
-            "creator": "maya.makes", "amount": {"amount": 1000, "currency": "USD"},
-            "payment_method": "pm_card_visa"}, format="json", HTTP_IDEMPOTENCY_KEY="k").json()["id"]
-    tip = Tip.objects.select_related("payment").get(pk=tip_id)
-    assert tip.payment.status == "succeeded"
-    return tip, creator
 
 
 def cash(creator):

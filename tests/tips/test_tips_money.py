@@ -87,17 +87,6 @@ def test_concurrent_tips_straddling_the_daily_count_stop_exactly_at_the_cap(worl
 
 
 # --- refunds and disputes ------------------------------------------------------------------------
-@pytest.fixture
-def paid_tip(db, fake_stripe, django_capture_on_commit_callbacks):
-    creator = make_creator("maya.makes")
-    enroll(creator, "creator-next", "tips")
-    fan = make_user("fan")
-    with django_capture_on_commit_callbacks(execute=True):
-        tip_id = api_client(fan).post("/api/v1/tips/", body(1000), format="json",
-                                      HTTP_IDEMPOTENCY_KEY="k").json()["id"]
-    return Tip.objects.select_related("payment").get(pk=tip_id), creator
-
-
 def cash(creator):
     return ledger.wallet(creator.user)["cash"][0]
 
