@@ -78,6 +78,8 @@ class CoinPurchase(models.Model):
     currency = models.CharField(max_length=3)
     payment = models.OneToOneField("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="coin_purchase")
+    # The limits it was checked against (history never changes when a setting does).
+    limits = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

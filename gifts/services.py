@@ -312,18 +312,20 @@ def coin_purchase_create(*, fan: User, pack: int, payment_method: str) -> CoinPu
     require_age(fan, config.get(gift_config.MIN_AGE), action="buy coins")
     if WalletLock.objects.filter(fan=fan).exists():
         raise InvalidState("Your coin wallet is locked for review.")
-    limit = config.get(gift_config.PURCHASE_DAILY_TOTAL)
+    limits = {"daily_total": config.get(gift_config.PURCHASE_DAILY_TOTAL)}
     with transaction.atomic():
         User.objects.select_for_update(no_key=True).filter(pk=fan.pk).first()  # one purchase check at a time
         start = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)  # the UTC day
-        today = (CoinPurchase.objects.filter(fan=fan, created_at__gte=start)
+        # The day's purchases in the pack's currency (the limit is in minor units of one currency:
+        # cents and yen never add up).
+        today = (CoinPurchase.objects.filter(fan=fan, created_at__gte=start, currency=item.currency)
                  .exclude(payment__status__in=(PaymentStatus.FAILED, PaymentStatus.CANCELED))
                  .aggregate(total=Sum("price"))["total"] or 0)
-        if today + item.price > limit:
-            raise LimitExceeded(f"You can buy at most {Money(limit, item.currency)} of coins per day.",
-                                {"pack": ["Daily purchase limit reached."]})
+        if today + item.price > limits["daily_total"]:
+            raise LimitExceeded(f"You can buy at most {Money(limits['daily_total'], item.currency)} of coins "
+                                "per day.", {"pack": ["Daily purchase limit reached."]})
         purchase = CoinPurchase.objects.create(fan=fan, pack=item, coins=item.coins, price=item.price,
-                                               currency=item.currency)
+                                               currency=item.currency, limits=limits)
         purchase.payment = payments.payment_create(
             purpose="coin_purchase", ref=f"coin-purchase:{purchase.pk}", payer=fan,
             amount=Money(item.price, item.currency), payment_method=payment_method,

@@ -57,11 +57,26 @@ def test_buying_coins_credits_them_once_and_emails_a_receipt(buy):
 def test_the_daily_purchase_limit_holds(buy, nothing_changed):
     fan = make_user("fan")
     api_client(fan)
-    config.set_value(definition=PURCHASE_DAILY_TOTAL, value=1000, actor=make_user("boss", staff=True))
-    assert buy(fan, 700).status_code == 201
+    staff = make_user("boss", staff=True)
+    config.set_value(definition=PURCHASE_DAILY_TOTAL, value=1000, actor=staff)
+    first = buy(fan, 700)
+    assert first.status_code == 201
     with nothing_changed():
         response = buy(fan, 350)  # 7.40 + 3.70 > 10.00
     assert (response.status_code, response.json()["error"]["code"]) == (409, "limit_exceeded")
+    # The purchase keeps the limit it was checked against, whatever staff set later.
+    config.set_value(definition=PURCHASE_DAILY_TOTAL, value=5000, actor=staff)
+    assert CoinPurchase.objects.get(pk=first.json()["id"]).limits == {"daily_total": 1000}
+
+
+def test_the_daily_purchase_limit_counts_the_packs_currency_only(buy):
+    """Minor units of two currencies never add up: yen bought today do not use up the dollar limit."""
+    fan = make_user("fan")
+    api_client(fan)
+    config.set_value(definition=PURCHASE_DAILY_TOTAL, value=1000, actor=make_user("boss", staff=True))
+    assert buy(fan, 700).status_code == 201
+    CoinPurchase.objects.filter(fan=fan).update(currency="JPY", price=900)  # as if bought in yen
+    assert buy(fan, 700).status_code == 201  # 7.40 USD today: within 10.00
 
 
 def test_a_minor_cannot_buy_coins(buy, nothing_changed):
