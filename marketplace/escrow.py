@@ -343,8 +343,18 @@ def _check_url(url: str) -> str:
     return url
 
 
+def _text(field: str, value: str, max_length: int) -> str:
+    """``value`` stripped, or a ValidationError on ``field`` (NUL, too long): the limits the API's
+    serializers and the pages' forms show, held here too, where every way in passes."""
+    from marketplace.services import text_problem
+
+    if problem := text_problem(value, max_length):
+        raise ValidationError({field: [problem]})
+    return value.strip()
+
+
 def collaboration_submit(*, collaboration: Collaboration, actor: User, url: str) -> Collaboration:
-    url = _check_url(url)
+    url = _check_url(_text("url", url, 500))
     with transaction.atomic():
         collaboration = _locked(collaboration)
         _require(collaboration, (C.FUNDED, C.REVISION_REQUESTED), "submitted")
@@ -367,6 +377,7 @@ def collaboration_approve(*, collaboration: Collaboration, actor: User) -> Colla
 
 def collaboration_request_revision(*, collaboration: Collaboration, actor: User, note: str) -> Collaboration:
     """At most ``max_revisions`` (stored on the collaboration); after that approve or escalate."""
+    note = _text("note", note, 2000)
     with transaction.atomic():
         collaboration = _locked(collaboration)
         _require(collaboration, (C.SUBMITTED,), "sent back")
@@ -381,6 +392,7 @@ def collaboration_request_revision(*, collaboration: Collaboration, actor: User,
 
 def collaboration_escalate(*, collaboration: Collaboration, actor: User, note: str = "") -> Collaboration:
     """After the last revision the brand may hand the decision to staff (release or refund)."""
+    note = _text("note", note, 2000)
     with transaction.atomic():
         collaboration = _locked(collaboration)
         _require(collaboration, (C.SUBMITTED,), "escalated")
@@ -396,6 +408,7 @@ def collaboration_escalate(*, collaboration: Collaboration, actor: User, note: s
 def collaboration_cancel(*, collaboration: Collaboration, actor: User, reason: str = "") -> Collaboration:
     """Either party before the first submission; the brand also after a missed deadline (before
     approval). Funded escrow goes back to the brand."""
+    reason = _text("reason", reason, 500)
     with transaction.atomic():
         collaboration = _locked(collaboration)
         brand_side = side_of(actor, collaboration) == "brand"
@@ -449,7 +462,7 @@ def staff_refund(*, collaboration: Collaboration, actor: User, reason: str) -> C
 
 
 def message_post(*, collaboration: Collaboration, actor: User, body: str) -> CollaborationMessage:
-    body = body.strip()
+    body = _text("body", body, 2000)
     if not body:
         raise ValidationError({"body": ["Write a message."]})
     with transaction.atomic():

@@ -544,3 +544,26 @@ def test_a_collaboration_holds_its_own_escrow_found_through_the_escrow_postings_
             cursor.execute(f"SET LOCAL {switch} = off")
         plan = entries.explain()
     assert "ledger_transaction_escrow_ref" in plan, plan
+
+
+@pytest.mark.parametrize(("call", "field", "text"), [
+    ("submit", "url", "https://video.example/" + "v" * 600),
+    ("submit", "url", "https://video.example/a\x00b"),
+    ("message", "body", "x" * 2001),
+    ("message", "body", "hi\x00"),
+    ("cancel", "reason", "r" * 501),
+])
+def test_escrow_services_refuse_text_the_database_would_refuse(parties, nothing_changed, call, field, text):
+    """Every way in (API, pages, anything else) passes the services, which hold the limits too: a
+    clear error on the field, never a database error, and nothing written."""
+    from django.core.exceptions import ValidationError
+
+    buyer, brand, creator = parties
+    collab_id = funded_collaboration(buyer, brand, creator)
+    collaboration = Collaboration.objects.get(pk=collab_id)
+    action = {"submit": lambda: escrow.collaboration_submit(collaboration=collaboration, actor=creator.user, url=text),
+              "message": lambda: escrow.message_post(collaboration=collaboration, actor=buyer, body=text),
+              "cancel": lambda: escrow.collaboration_cancel(collaboration=collaboration, actor=buyer, reason=text)}
+    with nothing_changed(), pytest.raises(ValidationError) as refused:
+        action[call]()
+    assert list(refused.value.message_dict) == [field]
