@@ -346,6 +346,8 @@ def test_a_creator_rate_of_5000_digits_is_a_message_next_to_the_rate(db, client,
     with nothing_changed():
         page = refused(client.post("/marketplace/profile/", sent), "rate_video", "That amount is too large.")
     assert kept(page, "9" * 5000) and kept(page, "250") and kept(page, "Street food")
+    # A group of checkboxes is named by a fieldset's legend (a label "for" nothing names nothing).
+    assert 'for=""' not in page and re.search(r'<fieldset class="field">\s*<legend>Categories</legend>', page)
 
 
 # --- the services, for every caller ------------------------------------------------------------
