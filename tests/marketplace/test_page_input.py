@@ -36,7 +36,7 @@ NUL = "Null characters are not allowed."
 def field_error(page: str, field: str) -> str:
     """The messages shown next to ``field``: in its own ``<div class="field">`` (a group of
     checkboxes: ``<fieldset class="field">``), after its input (templates/includes/field.html)."""
-    [box] = [box for box in re.split(r'<(?:div|fieldset) class="field">', page)[1:] if f'name="{field}"' in box]
+    [box] = [box for box in re.split(r'<(?:div|fieldset) class="field[^"]*">', page)[1:] if f'name="{field}"' in box]
     found = re.search(r'<div class="field-error"[^>]*>(.*?)</div>', box, re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))) if found else ""
 
@@ -347,7 +347,7 @@ def test_a_creator_rate_of_5000_digits_is_a_message_next_to_the_rate(db, client,
         page = refused(client.post("/marketplace/profile/", sent), "rate_video", "That amount is too large.")
     assert kept(page, "9" * 5000) and kept(page, "250") and kept(page, "Street food")
     # A group of checkboxes is named by a fieldset's legend (a label "for" nothing names nothing).
-    assert 'for=""' not in page and re.search(r'<fieldset class="field">\s*<legend>Categories</legend>', page)
+    assert 'for=""' not in page and re.search(r'<fieldset class="field group">\s*<legend>Categories</legend>', page)
 
 
 # --- the services, for every caller ------------------------------------------------------------
