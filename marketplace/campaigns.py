@@ -22,12 +22,13 @@ from creatornext.audit.services import audit_record
 from creatornext.core import config
 from creatornext.core.api import DomainError
 from creatornext.core.emails import email_queue
+from creatornext.core.text import text_problem
 from creatornext.money import Money
 from eligibility.services import require_enrolled
 from marketplace import config as settings_
 from marketplace import taxonomy
 from marketplace.models import Campaign, Collaboration, Invitation
-from marketplace.services import CURRENCY, NUL_MESSAGE, PROGRAM, require_verified, text_problem
+from marketplace.services import CURRENCY, PROGRAM, require_verified
 
 S = Invitation.State
 
@@ -185,7 +186,7 @@ def _link(invitation: Invitation) -> str:
 def invitation_create(*, campaign: Campaign, actor: User, handle: str, fee: Money, message: str = "") -> Invitation:
     """A verified brand invites an enrolled creator (403 ``brand_unverified``, 409 ``not_eligible``)."""
     message = message.strip()
-    errors = {field: [problem] for field, problem in (("creator", NUL_MESSAGE if "\x00" in handle else None),
+    errors = {field: [problem] for field, problem in (("creator", text_problem(handle)),
                                                        ("message", text_problem(message, 2000))) if problem}
     if errors:
         raise ValidationError(errors)

@@ -36,6 +36,7 @@ from creatornext.accounts.models import User
 from creatornext.audit.services import audit_record
 from creatornext.core import config
 from creatornext.core.approvals import second_approval
+from creatornext.core.text import text_problem
 from creatornext.ledger.models import ESCROW_POSTING_PREFIX, AccountKind, Entry, Transaction
 from creatornext.ledger.services import Leg, Posting, creator_income, platform_account, post_once
 from creatornext.money import Money
@@ -346,8 +347,6 @@ def _check_url(url: str) -> str:
 def _text(field: str, value: str, max_length: int) -> str:
     """``value`` stripped, or a ValidationError on ``field`` (NUL, too long): the limits the API's
     serializers and the pages' forms show, held here too, where every way in passes."""
-    from marketplace.services import text_problem
-
     if problem := text_problem(value, max_length):
         raise ValidationError({field: [problem]})
     return value.strip()

@@ -19,6 +19,7 @@ from creatornext.audit.services import audit_record
 from creatornext.core import config
 from creatornext.core.api import DomainError, LimitExceeded
 from creatornext.core.emails import email_queue
+from creatornext.core.text import text_problem
 from creatornext.money import Money
 from eligibility import services as eligibility_services
 from marketplace import config as settings_
@@ -92,20 +93,6 @@ def _error(field: str, message: str) -> ValidationError:
     return ValidationError({field: [message]})
 
 
-NUL_MESSAGE = "Null characters are not allowed."  # the words of DRF and Django forms
-
-
-def text_problem(value: str, max_length: int) -> str | None:
-    """What is wrong with a piece of text a person gave, or None. PostgreSQL refuses NUL in text
-    and a ``varchar`` longer than its column: both are bad input (400, a message next to the field),
-    never a database error. Every way in — API, pages — goes through the services that call this."""
-    if "\x00" in value:
-        return NUL_MESSAGE
-    if len(value) > max_length:
-        return f"At most {max_length:,} characters."
-    return None
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name:
@@ -116,8 +103,8 @@ def _check_name(name: str) -> str:
 
 
 def _check_handle(handle: str) -> None:
-    if "\x00" in handle:
-        raise _error("handle", NUL_MESSAGE)
+    if problem := text_problem(handle):
+        raise _error("handle", problem)
 
 
 def _clean_profile(*, bio: str, categories: Sequence[str], languages: Sequence[str], country: str,

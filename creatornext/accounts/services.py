@@ -30,6 +30,7 @@ from creatornext.audit.services import audit_record
 from creatornext.core import throttling
 from creatornext.core.api import AgeRestricted
 from creatornext.core.emails import email_queue
+from creatornext.core.text import text_problem
 
 
 class AuthError(Exception):
@@ -199,19 +200,13 @@ def account_delete(*, user: User, actor: User, reason: str = "") -> User:
 
 
 # --- brands ------------------------------------------------------------------------------------
-NUL_MESSAGE = "Null characters are not allowed."  # the words of DRF and Django forms
-
-
 def brand_create(*, user: User, name: str) -> Brand:
     """A new, unverified brand with ``user`` as its owner."""
     name = name.strip()
     if not name:
         raise ValidationError({"name": ["Enter the brand's name."]})
-    # PostgreSQL refuses both (a database error, not a message) — bad input, refused here.
-    if "\x00" in name:
-        raise ValidationError({"name": [NUL_MESSAGE]})
-    if len(name) > 120:  # Brand.name
-        raise ValidationError({"name": ["At most 120 characters."]})
+    if problem := text_problem(name, 120):  # Brand.name
+        raise ValidationError({"name": [problem]})
     base = slugify(name)[:120] or "brand"
     with transaction.atomic():
         slug, n = base, 1
@@ -228,8 +223,8 @@ def brand_member_add(*, brand: Brand, actor: User, username: str, role: str) -> 
     """An owner adds a person to the brand's team (as owner or manager)."""
     if role not in BrandMembership.Role.values:
         raise ValidationError({"role": ["Choose owner or manager."]})
-    if "\x00" in username:
-        raise ValidationError({"username": [NUL_MESSAGE]})
+    if problem := text_problem(username):
+        raise ValidationError({"username": [problem]})
     member = User.objects.filter(username__iexact=username, deleted_at__isnull=True).first()
     if member is None:
         raise ValidationError({"username": ["No user with this username."]})
