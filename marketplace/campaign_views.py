@@ -23,17 +23,11 @@ from django.utils import timezone
 from creatornext.accounts import selectors as account_selectors
 from creatornext.accounts.models import User
 from creatornext.core.api import DomainError
-from creatornext.money import Money, MoneyError
+from creatornext.money import Money
 from creatornext.payments.provider import stripe_js_url
 from marketplace import campaigns, escrow, taxonomy
 from marketplace.models import Campaign, Invitation
-from marketplace.services import CURRENCY
-from marketplace.views import BrandChoice, _errors, _int, refuse, text_field
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required
-    return request.user
+from marketplace.views import AmountField, BrandChoice, _errors, _int, _user, refuse, text_field
 
 
 def _attempt(request: HttpRequest, action: Callable[[], Any], success: str) -> bool:
@@ -50,22 +44,6 @@ def _attempt(request: HttpRequest, action: Callable[[], Any], success: str) -> b
         return False
     messages.success(request, success)
     return True
-
-
-class AmountField(forms.CharField):
-    """An amount in USD as a person types it, cleaned to ``Money`` (``Money.parse``'s message next
-    to the field for anything else: words, a fraction of a cent, 5,000 digits)."""
-
-    def __init__(self, label: str, **kwargs: Any) -> None:
-        super().__init__(label=label, max_length=None, error_messages={"required": "Give an amount, e.g. 400."},
-                         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}), **kwargs)
-
-    def clean(self, value: Any) -> Any:
-        text = super().clean(value)
-        try:
-            return Money.parse(text, CURRENCY)
-        except MoneyError as exc:
-            raise ValidationError(str(exc)) from None
 
 
 # --- campaigns (brand members) -----------------------------------------------------------------

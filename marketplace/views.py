@@ -280,6 +280,25 @@ def brand_page(request: HttpRequest, brand_id: int) -> HttpResponse:
 
 
 # --- the creator's profile editor --------------------------------------------------------------
+class AmountField(forms.CharField):
+    """An amount in USD as a person types it, cleaned to ``Money`` (``Money.parse``'s message next
+    to the field for anything else: words, a fraction of a cent, 5,000 digits); left empty where
+    not required: None."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label=label, max_length=None, error_messages={"required": "Give an amount, e.g. 400."},
+                         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}), **kwargs)
+
+    def clean(self, value: Any) -> Any:
+        text = super().clean(value).strip()
+        if not text:
+            return None
+        try:
+            return Money.parse(text, services.CURRENCY)
+        except MoneyError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class ProfileForm(forms.Form):
     bio = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=1000, required=False)
     categories = forms.MultipleChoiceField(
@@ -287,20 +306,12 @@ class ProfileForm(forms.Form):
         help_text="One to three.")
     languages = forms.CharField(max_length=40, help_text="ISO 639-1 codes, separated by commas: en, es")
     country = forms.CharField(max_length=2, min_length=2, help_text="ISO 3166-1 alpha-2, e.g. US")
-    rate_video = forms.CharField(required=False, label="Starting rate: one sponsored video (USD)")
-    rate_live = forms.CharField(required=False, label="Starting rate: a sponsored LIVE (USD)")
-    rate_series = forms.CharField(required=False, label="Starting rate: a series of three videos (USD)")
+    rate_video = AmountField("Starting rate: one sponsored video (USD)", required=False)
+    rate_live = AmountField("Starting rate: a sponsored LIVE (USD)", required=False)
+    rate_series = AmountField("Starting rate: a series of three videos (USD)", required=False)
 
     def rates(self) -> dict[str, Money]:
-        out = {}
-        for deliverable in taxonomy.DELIVERABLES:
-            text = self.cleaned_data.get(f"rate_{deliverable}", "").strip()
-            if text:
-                try:
-                    out[deliverable] = Money.parse(text, services.CURRENCY)
-                except MoneyError as exc:
-                    self.add_error(f"rate_{deliverable}", str(exc))
-        return out
+        return {d: money for d in taxonomy.DELIVERABLES if (money := self.cleaned_data.get(f"rate_{d}"))}
 
 
 def _initial(profile: MarketplaceProfile) -> dict[str, Any]:
@@ -322,22 +333,20 @@ def profile_editor(request: HttpRequest) -> HttpResponse:
     status = enrollment_status(creator, services.PROGRAM) or "not_enrolled"
     form = ProfileForm(request.POST or None, initial=_initial(profile))
     if request.method == "POST" and form.is_valid():
-        rates = form.rates()
-        if not form.errors:
-            try:
-                profile = services.profile_update(
-                    creator=creator, actor=user, bio=form.cleaned_data["bio"],
-                    categories=form.cleaned_data["categories"],
-                    languages=[c.strip() for c in form.cleaned_data["languages"].split(",") if c.strip()],
-                    country=form.cleaned_data["country"], rates=rates)
-            except eligibility_services.EligibilityError as exc:
-                messages.error(request, exc.message)
-            except ValidationError as exc:
-                refuse(form, exc, lambda field: field if field in form.fields
-                       else f"rate_{field.split('.')[-1]}")
-            else:
-                messages.success(request, "Your marketplace profile is saved.")
-                return redirect("marketplace-profile")
+        try:
+            profile = services.profile_update(
+                creator=creator, actor=user, bio=form.cleaned_data["bio"],
+                categories=form.cleaned_data["categories"],
+                languages=[c.strip() for c in form.cleaned_data["languages"].split(",") if c.strip()],
+                country=form.cleaned_data["country"], rates=form.rates())
+        except eligibility_services.EligibilityError as exc:
+            messages.error(request, exc.message)
+        except ValidationError as exc:
+            refuse(form, exc, lambda field: field if field in form.fields
+                   else f"rate_{field.split('.')[-1]}")
+        else:
+            messages.success(request, "Your marketplace profile is saved.")
+            return redirect("marketplace-profile")
     return render(request, "marketplace/profile.html", {
         "form": form, "profile": profile, "creator": creator, "status": status,
         "listed": profile.pk is not None and selectors.is_listed(profile)})
